@@ -1,0 +1,86 @@
+"""CONV_2D|DEPTHWISE_CONV_2D|FULLY_CONNECTED -> BATCH_NORM  =>  the same op with folded weights and bias
+BATCH_NORM (nothing to fold into)                         =>  MUL(x, scale) -> ADD(shift)
+
+With s = gamma / sqrt(var + eps): weights' = weights * s along the output channel,
+bias' = (bias - mean) * s + beta. Folding needs the producer's output to be read by the
+BatchNorm alone (not a graph output), no fused activation on the producer, and constant
+weights; otherwise the BatchNorm is lowered to MUL + ADD and the reason logged.
+
+    >>> FoldBatchNorm().run(graph, ctx)  # CONV_2D -> BATCH_NORM -> RELU6  =>  CONV_2D -> RELU6
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qgraph.ir import Graph, Op
+from qgraph.pipeline import Pass, PassContext
+
+#: where the output channel lives in each op's weights (TFLite layout).
+OUTPUT_CHANNEL_AXIS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0}
+
+
+def bn_scale_shift(graph: Graph, bn: Op) -> tuple[np.ndarray, np.ndarray]:
+    gamma, beta, mean, var = (t.data.astype(np.float64) for t in graph.inputs_of(bn)[1:])  # type: ignore[union-attr]
+    scale = gamma / np.sqrt(var + bn.attrs["epsilon"])
+    return scale, beta - mean * scale
+
+
+def _why_not(graph: Graph, bn: Op) -> str | None:
+    producer = graph.producer(graph.inputs_of(bn)[0])
+    if producer is None or producer.type not in OUTPUT_CHANNEL_AXIS:
+        return f"its input comes from {producer.type if producer else 'a graph input'}, not a conv or dense op"
+    if graph.sole_reader(graph.outputs_of(producer)[0]) is not bn:
+        return f"{producer.name}'s output is also read elsewhere"
+    if producer.attrs.get("fused", "NONE") != "NONE":
+        return f"{producer.name} has a fused activation"
+    if any(t.data is None for t in graph.inputs_of(producer)[1:3]):
+        return f"{producer.name}'s weights are not constant"
+    return None
+
+
+class FoldBatchNorm(Pass):
+    name = "fold_batchnorm"
+    phase = "optimize"
+
+    def run(self, graph: Graph, ctx: PassContext) -> bool:
+        changed = False
+        for bn in [op for op in graph.ops() if op.type == "BATCH_NORM"]:
+            reason = _why_not(graph, bn)
+            if reason is None:
+                self._fold(graph, bn)
+                ctx.log(f"folded {bn.name}")
+            else:
+                self._lower(graph, bn)
+                ctx.log(f"lowered {bn.name} to MUL+ADD: {reason}")
+            changed = True
+        return changed
+
+    @staticmethod
+    def _fold(graph: Graph, bn: Op) -> None:
+        scale, shift = bn_scale_shift(graph, bn)
+        producer = graph.producer(graph.inputs_of(bn)[0])
+        assert producer is not None
+        weights, bias = graph.inputs_of(producer)[1:3]
+        axis = OUTPUT_CHANNEL_AXIS[producer.type]
+        shape = [1] * weights.data.ndim  # type: ignore[union-attr]
+        shape[axis] = -1
+        new_w = (weights.data.astype(np.float64) * scale.reshape(shape)).astype(np.float32)  # type: ignore[union-attr]
+        new_b = (bias.data.astype(np.float64) * scale + shift).astype(np.float32)  # type: ignore[union-attr]
+        # New constants rather than in-place edits: a weight tensor may be shared with other ops.
+        graph.set_input(producer, 1, graph.const(weights.name, new_w))
+        graph.set_input(producer, 2, graph.const(bias.name, new_b))
+        for t in (weights, bias):
+            graph._drop_if_dead(t)
+        graph.absorb_into_producer(bn)
+
+    @staticmethod
+    def _lower(graph: Graph, bn: Op) -> None:
+        scale, shift = bn_scale_shift(graph, bn)
+        x, out = graph.inputs_of(bn)[0], graph.outputs_of(bn)[0]
+        mul = Op(f"{bn.name}/mul", "MUL", {"fused": "NONE"}, dict(bn.meta))
+        add = Op(f"{bn.name}/add", "ADD", {"fused": "NONE"}, dict(bn.meta))
+        graph.remove_op(bn, remove_dead_tensors=True)
+        scaled = graph.add_tensor(type(out)(f"{bn.name}/mul:0", out.shape))
+        graph.add_op(mul, [x, graph.const(f"{bn.name}/scale", scale.astype(np.float32))], [scaled])
+        graph.add_op(add, [scaled, graph.const(f"{bn.name}/shift", shift.astype(np.float32))], [out])

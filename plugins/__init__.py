@@ -1,0 +1,1 @@
+"""qgraph's built-in targets, each a plugin registered like a third-party one (`qgraph.plugins.<name>`)."""

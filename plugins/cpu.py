@@ -1,0 +1,28 @@
+"""Target `cpu`: TFLite builtin kernels and XNNPACK. Float, and (with the PTQ issue) int8
+per-channel with float I/O by default."""
+
+from __future__ import annotations
+
+import qgraph
+
+FLOAT_OPS = frozenset({
+    "ADD", "SUB", "MUL", "MAXIMUM", "MINIMUM", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D",
+    "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "MEAN", "REDUCE_MAX", "PAD", "RESHAPE",
+    "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "LOGISTIC", "TANH", "RELU", "RELU6", "RELU_N1_TO_1",
+    "LEAKY_RELU", "SOFTMAX", "HARD_SWISH", "QUANTIZE", "DEQUANTIZE", "TRANSPOSE", "SQUEEZE",
+})
+
+CPU = qgraph.Target(
+    name="cpu",
+    description="TFLite CPU (builtin kernels + XNNPACK): float32; int8 per-channel weights",
+    quantize_modes=("float", "dynamic", "float16", "int8"),
+    default_quantize="float",
+    ops=FLOAT_OPS,
+    io_dtypes=("float32", "int8", "uint8"),
+    per_axis_weights=True,
+)
+
+
+@qgraph.hookimpl
+def qgraph_targets():
+    return [CPU]

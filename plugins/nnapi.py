@@ -1,0 +1,42 @@
+"""Target `nnapi`: Android NNAPI through the TFLite delegate. The API level (option
+`api_level`, default 30) decides int8 vs uint8 and per-channel support."""
+
+from __future__ import annotations
+
+import qgraph
+
+
+def _concat_rank(op, graph):
+    rank = len(graph.outputs_of(op)[0].shape)
+    if rank > 4:
+        return f"rank {rank} > 4"
+    return None if op.attrs.get("fused", "NONE") == "NONE" else "fused activation on CONCATENATION"
+
+
+def _softmax_rank(op, graph):
+    rank = len(graph.inputs_of(op)[0].shape)
+    return None if rank <= 4 else f"rank {rank} > 4"
+
+
+NNAPI = qgraph.Target(
+    name="nnapi",
+    description="Android NNAPI delegate (api_level 30: int8 signed, per-channel; < 30: uint8)",
+    quantize_modes=("float", "int8"),
+    default_quantize="float",
+    ops=frozenset({
+        "ADD", "SUB", "MUL", "MAXIMUM", "MINIMUM", "AVERAGE_POOL_2D", "MAX_POOL_2D", "CONCATENATION",
+        "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "LOGISTIC", "TANH", "RELU", "RELU6",
+        "RELU_N1_TO_1", "SOFTMAX", "RESHAPE", "PAD", "MEAN", "QUANTIZE", "DEQUANTIZE",
+        "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "HARD_SWISH", "LEAKY_RELU", "REDUCE_MAX",
+    }),
+    io_dtypes=("float32", "int8", "uint8"),
+    per_axis_weights=True,
+    no_fused_activation=frozenset({"CONCATENATION"}),
+    rules={"CONCATENATION": _concat_rank, "SOFTMAX": _softmax_rank},
+    options={"api_level": 30},
+)
+
+
+@qgraph.hookimpl
+def qgraph_targets():
+    return [NNAPI]

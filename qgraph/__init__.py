@@ -1,0 +1,34 @@
+"""qgraph: Keras models -> networkx IR -> ordered passes -> TFLite for cpu, edgetpu and nnapi.
+
+    import qgraph
+    g = qgraph.load(model)                       # Keras model or .keras/.h5 path -> Graph
+    print(g.dump())
+    result = qgraph.compile(model, target="cpu", output="model.tflite")
+"""
+
+from qgraph.errors import (
+    LintError,
+    OptionError,
+    PassError,
+    PassOrderError,
+    QGraphError,
+    TargetError,
+    UnsupportedLayerError,
+    UnsupportedOpError,
+)
+from qgraph.hookspecs import hookimpl
+from qgraph.ir import Graph, Op, QuantParams, Tensor, lint
+from qgraph.pipeline import FunctionPass, Pass, PassContext, PassManager
+from qgraph.plugin_manager import register_plugin, unregister_plugin
+from qgraph.targets import Target
+
+__version__ = "0.1.0"
+
+from qgraph.api import compile, load, to_keras  # noqa: E402  (api imports the names above)
+
+__all__ = [
+    "FunctionPass", "Graph", "LintError", "Op", "OptionError", "Pass", "PassContext", "PassError",
+    "PassManager", "PassOrderError", "QGraphError", "QuantParams", "Target", "TargetError", "Tensor",
+    "UnsupportedLayerError", "UnsupportedOpError", "__version__", "compile", "hookimpl", "lint", "load",
+    "register_plugin", "to_keras", "unregister_plugin",
+]

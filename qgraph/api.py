@@ -1,0 +1,45 @@
+"""The public verbs: `load`, `compile`, `to_keras`. The CLI is a thin shell over these."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from qgraph.errors import OptionError, QGraphError
+from qgraph.ir import Graph
+
+
+def load(model_or_path: Any) -> Graph:
+    """A Keras 3 / tf-keras model, or a `.keras` / `.h5` path -> a new `Graph`."""
+    if isinstance(model_or_path, Graph):
+        return model_or_path.copy()
+    from qgraph.frontend.keras import from_keras, load_keras_file
+
+    if isinstance(model_or_path, str | os.PathLike):
+        path = os.fspath(model_or_path)
+        if path.endswith((".keras", ".h5", ".hdf5")):
+            return from_keras(load_keras_file(path))
+        raise OptionError(f"cannot load {path!r}: qgraph reads .keras and .h5 files (got {os.path.splitext(path)[1]!r})")
+    if hasattr(model_or_path, "layers") and hasattr(model_or_path, "inputs"):
+        return from_keras(model_or_path)
+    raise OptionError(f"qgraph.load takes a Keras model, a .keras/.h5 path or a Graph, not {type(model_or_path).__name__}")
+
+
+def to_keras(graph: Graph, outputs: list[str] | None = None) -> Any:
+    """The Keras model that computes `graph` (see `qgraph.emit.keras`)."""
+    from qgraph.emit.keras import to_keras as emit
+
+    return emit(graph, outputs)
+
+
+def compile(model_or_graph: Any, target: str = "cpu", quantize: str | None = None, *,
+            representative_data: Any = None, output: str | os.PathLike | None = None, **options: Any):
+    """Compile a Keras model (or Graph) for `target`; see `qgraph.compiler.compile_graph`."""
+    from qgraph.compiler import compile_graph
+
+    if representative_data is not None and (quantize or "float") == "float":
+        raise OptionError("representative_data is only used with quantize='int8'")
+    return compile_graph(load(model_or_graph), target, quantize, output=output, **options)
+
+
+__all__ = ["QGraphError", "compile", "load", "to_keras"]

@@ -1,0 +1,111 @@
+"""IR -> Keras model. Every op becomes one `IROp` layer: float constants become its weights
+(so they train, save and load with the model), integer constants (axes, shapes, paddings)
+its config, and activations its call inputs. The kernels are in `keras_kernels.py`.
+
+    model = qgraph.to_keras(graph)                 # computes what the IR computes
+    model = qgraph.to_keras(graph, outputs=[...])  # extra tensors as outputs (calibration)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from qgraph.emit.keras_kernels import KERNELS
+from qgraph.errors import UnsupportedOpError
+from qgraph.ir import Graph, Op, Tensor
+
+
+@keras.saving.register_keras_serializable(package="qgraph")
+class IROp(keras.layers.Layer):
+    """One IR op as a Keras layer. `ports` says, per input port, where its value comes from:
+    ``{"kind": "input"}`` (a call input), ``{"kind": "weight", "shape": [...]}`` (a layer
+    weight), or ``{"kind": "const", "value": [...], "dtype": ...}`` (fixed in the config)."""
+
+    def __init__(self, op_type: str, attrs: dict, ports: list[dict], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if op_type not in KERNELS:
+            raise UnsupportedOpError(f"op type {op_type!r} has no Keras kernel; supported: {', '.join(sorted(KERNELS))}")
+        self.op_type, self.attrs, self.ports = op_type, dict(attrs), [dict(p) for p in ports]
+        self.port_weights: dict[int, Any] = {}
+        for i, p in enumerate(self.ports):
+            if p["kind"] == "weight":
+                self.port_weights[i] = self.add_weight(
+                    name=p.get("name", f"w{i}"), shape=tuple(p["shape"]), initializer="zeros",
+                    trainable=p.get("trainable", True), dtype="float32")
+
+    def call(self, inputs):
+        inputs = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
+        values, it = [], iter(inputs)
+        for i, p in enumerate(self.ports):
+            if p["kind"] == "input":
+                values.append(next(it))
+            elif p["kind"] == "weight":
+                values.append(self.port_weights[i])
+            else:
+                values.append(np.asarray(p["value"], dtype=p["dtype"]))
+        return KERNELS[self.op_type](values, self.attrs)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "op_type": self.op_type, "attrs": self.attrs, "ports": self.ports}
+
+
+def to_keras(graph: Graph, outputs: Sequence[str] | None = None, name: str | None = None) -> keras.Model:
+    """Build a Keras model computing `graph` (outputs: graph outputs, or the named tensors)."""
+    values: dict[str, Any] = {}
+    model_inputs = []
+    for tname in graph.inputs:
+        t = graph.tensor(tname)
+        kt = keras.Input(shape=tuple(None if d < 0 else d for d in t.shape[1:]), dtype=t.dtype, name=_safe(tname))
+        values[tname] = kt
+        model_inputs.append(kt)
+    names: set[str] = set()
+    for op in graph.ops():
+        layer, call_inputs, weights = _layer_for(graph, op, names)
+        out = layer([values[t.name] for t in call_inputs])
+        for port, w in weights.items():
+            layer.port_weights[port].assign(w)
+        values[graph.outputs_of(op)[0].name] = out
+    wanted = list(outputs) if outputs is not None else graph.outputs
+    missing = [n for n in wanted if n not in values]
+    if missing:
+        raise KeyError(f"tensors {missing} are not computed by graph {graph.name!r}")
+    return keras.Model(model_inputs, [values[n] for n in wanted], name=_safe(name or graph.name))
+
+
+def _layer_for(graph: Graph, op: Op, names: set[str]) -> tuple[IROp, list[Tensor], dict[int, np.ndarray]]:
+    if len(graph.outputs_of(op)) != 1:
+        raise UnsupportedOpError(f"op {op.name!r} ({op.type}) has {len(graph.outputs_of(op))} outputs; "
+                                 "the Keras emitter handles single-output ops")
+    ports, call_inputs, weights = [], [], {}
+    for i, t in enumerate(graph.inputs_of(op)):
+        if t.data is None:
+            ports.append({"kind": "input"})
+            call_inputs.append(t)
+        elif t.data.dtype.kind == "f":
+            ports.append({"kind": "weight", "shape": list(t.shape), "name": _safe(t.name.split("/")[-1])})
+            weights[i] = t.data.astype(np.float32)
+        else:
+            ports.append({"kind": "const", "value": t.data.tolist(), "dtype": str(t.data.dtype)})
+    if not call_inputs:
+        raise UnsupportedOpError(f"op {op.name!r} ({op.type}) reads only constants; fold it before emitting")
+    if op.type not in KERNELS:
+        raise UnsupportedOpError(f"op {op.name!r} has type {op.type!r}, which the Keras emitter cannot run; "
+                                 f"supported: {', '.join(sorted(KERNELS))}")
+    layer_name = _safe(op.name)
+    while layer_name in names:
+        layer_name += "_"
+    names.add(layer_name)
+    return IROp(op.type, _jsonable(op.attrs), ports, name=layer_name), call_inputs, weights
+
+
+def _jsonable(attrs: dict) -> dict:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in attrs.items()}
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", name)

@@ -1,0 +1,145 @@
+"""Keras model -> IR. Walks a Functional graph node by node (Sequential models through
+their functional form, nested models flattened) and lowers each layer with the table in
+`keras_layers.py`, after giving plugins the first word through `qgraph_lower_layer`.
+
+Works for Keras 3 and tf-keras: the two differ only in how a graph node names its layer
+and its tensors, which `_node_parts` hides.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from qgraph.errors import QGraphError, UnsupportedLayerError
+from qgraph.frontend.keras_layers import LOWERINGS, LowerCtx
+from qgraph.ir import Graph, Tensor
+
+
+def load_keras_file(path: str | os.PathLike) -> Any:
+    """Load a `.keras` / `.h5` file with Keras 3 (tf-keras for legacy `.h5` it cannot read)."""
+    import keras
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such model file: {path}")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as keras3_error:
+        if not path.endswith((".h5", ".hdf5")):
+            raise QGraphError(f"cannot load {path!r} as a Keras model: {keras3_error}") from keras3_error
+        try:
+            import tf_keras
+
+            return tf_keras.models.load_model(path, compile=False)
+        except Exception:
+            raise QGraphError(f"cannot load {path!r} as a Keras model: {keras3_error}") from keras3_error
+
+
+def from_keras(model: Any) -> Graph:
+    """Lower a built Keras 3 or tf-keras model to a `Graph`."""
+    functional = _as_functional(model)
+    graph = Graph(model.name)
+    env: dict[int, Tensor] = {}
+    for kt in functional.inputs:
+        t = graph.add_tensor(Tensor(_input_name(kt), _shape(kt.shape), _dtype(kt)))
+        env[id(kt)] = t
+        graph.inputs.append(t.name)
+    _lower_functional(functional, graph, env, prefix="")
+    graph.outputs = [env[id(kt)].name for kt in functional.outputs]
+    graph.meta["output_names"] = _output_names(functional)
+    graph.meta["source"] = f"{type(model).__module__.split('.')[0]} {type(model).__name__}"
+    return graph
+
+
+def _lower_functional(model: Any, graph: Graph, env: dict[int, Tensor], prefix: str) -> None:
+    depths = sorted(model._nodes_by_depth, reverse=True)
+    for depth in depths:
+        for node in model._nodes_by_depth[depth]:
+            layer, in_kts, out_kts = _node_parts(node)
+            if type(layer).__name__ == "InputLayer" or getattr(node, "is_input", False):
+                continue
+            if any(id(kt) not in env for kt in in_kts):
+                continue  # a node of this layer from another model: not part of this graph
+            inputs = [env[id(kt)] for kt in in_kts]
+            outputs = _lower_layer(layer, inputs, out_kts, graph, prefix)
+            if len(outputs) != len(out_kts):
+                raise QGraphError(f"lowering of layer {layer.name!r} gave {len(outputs)} outputs, Keras has {len(out_kts)}")
+            for kt, t in zip(out_kts, outputs, strict=True):
+                env[id(kt)] = t
+
+
+def _lower_layer(layer: Any, inputs: list[Tensor], out_kts: list, graph: Graph, prefix: str) -> list[Tensor]:
+    from qgraph.plugin_manager import plugin_manager
+
+    if _is_model(layer):  # nested model: flatten it into this graph
+        inner = _as_functional(layer)
+        inner_env = {id(kt): t for kt, t in zip(inner.inputs, inputs, strict=True)}
+        _lower_functional(inner, graph, inner_env, prefix=f"{prefix}{layer.name}/")
+        return [inner_env[id(kt)] for kt in inner.outputs]
+    custom = plugin_manager().hook.qgraph_lower_layer(layer=layer, inputs=inputs, graph=graph)
+    if custom is not None:
+        return list(custom)
+    for cls in type(layer).__mro__:
+        lower = LOWERINGS.get(cls.__name__)
+        if lower is not None:
+            break
+    else:
+        raise UnsupportedLayerError(
+            f"layer {layer.name!r} (class {type(layer).__name__}) is not supported by qgraph's Keras frontend. "
+            f"Supported layer classes are listed in docs/layers.md ({len(LOWERINGS)} classes). "
+            "To add it, implement the `qgraph_lower_layer(layer, inputs, graph)` hook in a plugin and "
+            "register it with qgraph.register_plugin (see docs/hooks.md)."
+        )
+    ctx = LowerCtx(graph, layer, f"{prefix}{layer.name}", inputs, [_shape(kt.shape) for kt in out_kts])
+    return lower(ctx)
+
+
+def _node_parts(node: Any) -> tuple[Any, list, list]:
+    if hasattr(node, "operation"):  # Keras 3
+        return node.operation, list(node.input_tensors), list(node.output_tensors)
+    import tensorflow as tf  # tf-keras
+
+    return node.layer, list(node.keras_inputs), tf.nest.flatten(node.outputs)
+
+
+def _is_model(layer: Any) -> bool:
+    return hasattr(layer, "_nodes_by_depth") or type(layer).__name__ == "Sequential"
+
+
+def _as_functional(model: Any) -> Any:
+    name = type(model).__name__
+    if name == "Sequential" and hasattr(model, "_functional"):  # Keras 3
+        if model._functional is None:
+            raise QGraphError(f"Sequential model {model.name!r} is not built: give it a keras.Input or call build()")
+        return model._functional
+    if hasattr(model, "_nodes_by_depth") and getattr(model, "_is_graph_network", True):
+        if not getattr(model, "inputs", None):
+            raise QGraphError(f"model {model.name!r} is not built: give it a keras.Input or call build()")
+        return model
+    raise QGraphError(
+        f"model {getattr(model, 'name', model)!r} (class {type(model).__name__}) is not a Sequential or Functional "
+        "model; subclassed models have no static graph to lower. Rebuild it with the Functional API."
+    )
+
+
+def _shape(shape: Any) -> tuple[int, ...]:
+    dims = shape.as_list() if hasattr(shape, "as_list") else list(shape)
+    return tuple(-1 if d is None else int(d) for d in dims)
+
+
+def _dtype(kt: Any) -> str:
+    dt = getattr(kt.dtype, "name", kt.dtype)
+    return str(dt) if str(dt) in ("float32", "int32", "int8", "uint8") else "float32"
+
+
+def _input_name(kt: Any) -> str:
+    history = getattr(kt, "_keras_history", None)
+    return history[0].name if history else kt.name.split(":")[0]
+
+
+def _output_names(model: Any) -> list[str]:
+    names = getattr(model, "output_names", None)
+    if names:
+        return list(names)
+    return [kt._keras_history[0].name for kt in model.outputs]

@@ -1,0 +1,61 @@
+"""Every hook qgraph calls, grouped by the phase that calls it. Marker: ``qgraph``.
+
+A plugin is any object or module with functions named like these specs and marked with
+``@qgraph.hookimpl``; register it with ``qgraph.register_plugin(obj)`` or expose it under
+the entry-point group ``qgraph``. qgraph's own passes and targets are plugins too.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from qgraph.emit.tflite import OpEncoding, SerializeCtx
+    from qgraph.ir import Graph, Op, Tensor
+    from qgraph.pipeline import Pass
+    from qgraph.targets import Target
+
+hookspec = pluggy.HookspecMarker("qgraph")
+hookimpl = pluggy.HookimplMarker("qgraph")
+
+
+# ---- registration: asked once per PassManager / target lookup -------------------------
+@hookspec
+def qgraph_passes() -> list[Pass]:
+    """Return the passes this plugin contributes (instances of `qgraph.Pass`).
+
+    Called when a PassManager is built (every `compile`, `qgraph passes`). The manager
+    orders all passes by phase and by their `after` / `before` names.
+    """
+
+
+@hookspec
+def qgraph_targets() -> list[Target]:
+    """Return the targets this plugin contributes (instances of `qgraph.Target`).
+
+    Called whenever a target is looked up by name (`compile(target=...)`, `qgraph targets`).
+    Two plugins giving the same target name is an error naming both.
+    """
+
+
+# ---- import phase: the Keras frontend ---------------------------------------------------
+@hookspec(firstresult=True)
+def qgraph_lower_layer(layer: Any, inputs: list[Tensor], graph: Graph) -> list[Tensor] | None:
+    """Lower one Keras `layer` applied to IR tensors `inputs`, adding ops to `graph`.
+
+    Called for every layer before the built-in lowering table, so a plugin may also
+    override a built-in lowering. Return the layer's output tensors (in Keras order),
+    or None to let the next plugin or the built-in table handle the layer.
+    """
+
+
+# ---- serialize phase: the TFLite writer -------------------------------------------------
+@hookspec(firstresult=True)
+def qgraph_serialize_op(op: Op, ctx: SerializeCtx) -> OpEncoding | None:
+    """Encode an IR op the built-in serializer does not know (or override one).
+
+    Called for every op before the built-in encoder. Return an `OpEncoding`
+    (builtin or custom code, version, options), or None to fall through.
+    """

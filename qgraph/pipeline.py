@@ -1,0 +1,172 @@
+"""Passes and the PassManager that collects them from the `qgraph_passes` hook, orders them
+(phase first, then `after` / `before` within a phase), runs them and records a report.
+
+    class CountOps(qgraph.Pass):
+        name = "count_ops"; phase = "optimize"; after = ("fold_batchnorm",)
+        def run(self, graph, ctx):
+            ctx.log(f"{len(graph.ops())} ops"); return False
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+
+from qgraph.errors import LintError, PassError, PassOrderError, QGraphError
+
+if TYPE_CHECKING:
+    from qgraph.ir import Graph
+    from qgraph.targets import Target
+
+PHASES = ("import", "optimize", "compress", "quantize", "legalize", "serialize")
+
+
+class Pass:
+    """One graph rewrite. Subclasses set `name`, `phase` and implement `run`."""
+
+    name: str = ""
+    phase: str = "optimize"
+    after: Sequence[str] = ()
+    before: Sequence[str] = ()
+
+    def enabled(self, ctx: PassContext) -> bool:
+        """Whether the pass runs for this compile (target, quantize mode, options)."""
+        return True
+
+    def run(self, graph: Graph, ctx: PassContext) -> bool:
+        """Rewrite `graph` in place; return True if it changed anything."""
+        raise NotImplementedError
+
+    @property
+    def doc(self) -> str:
+        import sys
+
+        text = (sys.modules[type(self).__module__].__doc__ or type(self).__doc__ or "").strip()
+        return text.splitlines()[0] if text else ""
+
+    def __repr__(self) -> str:
+        return f"<Pass {self.name} ({self.phase})>"
+
+
+class FunctionPass(Pass):
+    """Wraps `fn(graph, ctx) -> bool` into a Pass: `FunctionPass(fn, phase="optimize")`."""
+
+    def __init__(self, fn: Callable[[Graph, PassContext], bool], phase: str = "optimize",
+                 name: str | None = None, after: Sequence[str] = (), before: Sequence[str] = ()) -> None:
+        self.fn, self.name, self.phase = fn, name or fn.__name__, phase
+        self.after, self.before = tuple(after), tuple(before)
+
+    def run(self, graph: Graph, ctx: PassContext) -> bool:
+        return bool(self.fn(graph, ctx))
+
+
+@dataclass
+class PassRecord:
+    name: str
+    phase: str
+    source: str
+    ran: bool = False
+    changed: bool = False
+    seconds: float = 0.0
+    messages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PassContext:
+    """What a pass may read (target, options) and where it writes (`log`)."""
+
+    target: Target | None = None
+    quantize: str = "float"
+    options: dict[str, Any] = field(default_factory=dict)
+    records: list[PassRecord] = field(default_factory=list)
+
+    def log(self, message: str) -> None:
+        if self.records:
+            self.records[-1].messages.append(message)
+
+
+@dataclass
+class PlannedPass:
+    pass_: Pass
+    source: str
+
+
+class PassManager:
+    """Orders and runs passes. `PassManager.from_plugins()` gathers them from the hook."""
+
+    def __init__(self, planned: Sequence[PlannedPass], lint: bool | None = None) -> None:
+        self.plan = _order(planned)
+        self.lint = lint if lint is not None else os.environ.get("QGRAPH_DEBUG") == "1"
+
+    @classmethod
+    def from_plugins(cls, lint: bool | None = None) -> PassManager:
+        from qgraph.plugin_manager import plugin_manager
+
+        pm = plugin_manager()
+        planned: list[PlannedPass] = []
+        for impl in pm.hook.qgraph_passes.get_hookimpls():
+            for p in impl.function() or []:
+                planned.append(PlannedPass(p, impl.plugin_name))
+        return cls(planned, lint)
+
+    def run(self, graph: Graph, ctx: PassContext, phases: Sequence[str] = PHASES) -> list[PassRecord]:
+        done: list[str] = []
+        for item in self.plan:
+            p = item.pass_
+            record = PassRecord(p.name, p.phase, item.source)
+            if p.phase not in phases or not p.enabled(ctx):
+                continue
+            ctx.records.append(record)
+            start = time.perf_counter()
+            try:
+                record.changed = bool(p.run(graph, ctx))
+                if self.lint:
+                    graph.lint()
+            except LintError as e:
+                raise PassError(f"pass {p.name!r} (from {item.source}) left an invalid graph; "
+                                f"passes before it: {done}\n{e}") from e
+            except QGraphError:
+                raise  # already names what is at fault
+            except Exception as e:
+                raise PassError(f"pass {p.name!r} (phase {p.phase}, from {item.source}) failed: "
+                                f"{type(e).__name__}: {e}; passes before it: {done}") from e
+            record.ran, record.seconds = True, time.perf_counter() - start
+            done.append(p.name)
+        return ctx.records
+
+
+def _order(planned: Sequence[PlannedPass]) -> list[PlannedPass]:
+    by_name: dict[str, PlannedPass] = {}
+    for item in planned:
+        p = item.pass_
+        if not p.name or p.phase not in PHASES:
+            raise PassOrderError(f"pass {p!r} from {item.source} needs a name and a phase in {PHASES}")
+        if p.name in by_name:
+            raise PassOrderError(f"two passes are named {p.name!r}: from {by_name[p.name].source} and {item.source}")
+        by_name[p.name] = item
+    dag = nx.DiGraph()
+    index = {name: i for i, name in enumerate(by_name)}
+    dag.add_nodes_from(by_name)
+    for name, item in by_name.items():
+        p = item.pass_
+        for other, edge in [(o, (o, name)) for o in p.after] + [(o, (name, o)) for o in p.before]:
+            if other not in by_name:
+                raise PassOrderError(f"pass {name!r} (from {item.source}) names unknown pass {other!r} in after/before")
+            first, second = by_name[edge[0]].pass_, by_name[edge[1]].pass_
+            if PHASES.index(first.phase) > PHASES.index(second.phase):
+                raise PassOrderError(f"pass {first.name!r} (phase {first.phase}) cannot run before "
+                                     f"{second.name!r} (phase {second.phase})")
+            dag.add_edge(*edge)
+    # Edges never point back a phase, so the smallest (phase, registration index) among the
+    # ready passes always belongs to the earliest unfinished phase: phases stay a hard order.
+    key = lambda n: (PHASES.index(by_name[n].pass_.phase), index[n])  # noqa: E731
+    try:
+        return [by_name[n] for n in nx.lexicographical_topological_sort(dag, key=key)]
+    except nx.NetworkXUnfeasible:
+        cycle = nx.find_cycle(dag)
+        raise PassOrderError("after/before constraints form a cycle: " + " -> ".join(u for u, _ in cycle)) from None

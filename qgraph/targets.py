@@ -1,0 +1,83 @@
+"""`Target`: a declarative capability table for one backend (ops, quantize modes, I/O types,
+per-axis support, op rules), contributed through the `qgraph_targets` hook.
+
+`target.check(graph)` lists what the target cannot run, in op order, so a report can say
+where the first break is and why (the EdgeTPU compiler cuts the graph there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from qgraph.errors import TargetError
+
+if TYPE_CHECKING:
+    from qgraph.ir import Graph, Op
+
+#: A rule looks at one op and returns why the target cannot run it, or None.
+OpRule = Callable[["Op", "Graph"], "str | None"]
+
+
+@dataclass(frozen=True)
+class Incompatibility:
+    op: str
+    op_type: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.op} ({self.op_type}): {self.reason}"
+
+
+@dataclass
+class Target:
+    name: str
+    description: str
+    quantize_modes: tuple[str, ...]
+    default_quantize: str
+    ops: frozenset[str]
+    io_dtypes: tuple[str, ...] = ("float32",)
+    per_axis_weights: bool = True
+    #: op types that must not carry a fused activation on this target.
+    no_fused_activation: frozenset[str] = frozenset()
+    rules: Mapping[str, OpRule] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def check(self, graph: Graph) -> list[Incompatibility]:
+        problems = []
+        for op in graph.ops():
+            if op.type not in self.ops:
+                problems.append(Incompatibility(op.name, op.type, f"op not supported by target {self.name!r}"))
+                continue
+            rule = self.rules.get(op.type)
+            reason = rule(op, graph) if rule else None
+            if reason:
+                problems.append(Incompatibility(op.name, op.type, reason))
+        return problems
+
+    def require_mode(self, quantize: str) -> None:
+        if quantize not in self.quantize_modes:
+            raise TargetError(f"target {self.name!r} does not run quantize={quantize!r}; "
+                              f"it supports: {', '.join(self.quantize_modes)}")
+
+
+def all_targets() -> dict[str, Target]:
+    from qgraph.plugin_manager import plugin_manager
+
+    targets: dict[str, tuple[Target, str]] = {}
+    for impl in plugin_manager().hook.qgraph_targets.get_hookimpls():
+        for t in impl.function() or []:
+            if t.name in targets:
+                raise TargetError(f"target {t.name!r} is given by two plugins: {targets[t.name][1]} and {impl.plugin_name}")
+            targets[t.name] = (t, impl.plugin_name)
+    return {name: t for name, (t, _) in sorted(targets.items())}
+
+
+def get_target(target: str | Target) -> Target:
+    if not isinstance(target, str):
+        return target
+    targets = all_targets()
+    if target not in targets:
+        raise TargetError(f"unknown target {target!r}; known targets: {', '.join(targets)}")
+    return targets[target]
