@@ -20,7 +20,7 @@ def load(model_or_path: Any) -> Graph:
         if path.endswith((".keras", ".h5", ".hdf5")):
             return from_keras(load_keras_file(path))
         raise OptionError(f"cannot load {path!r}: qgraph reads .keras and .h5 files (got {os.path.splitext(path)[1]!r})")
-    if hasattr(model_or_path, "layers") and hasattr(model_or_path, "inputs"):
+    if hasattr(model_or_path, "layers"):
         return from_keras(model_or_path)
     raise OptionError(f"qgraph.load takes a Keras model, a .keras/.h5 path or a Graph, not {type(model_or_path).__name__}")
 

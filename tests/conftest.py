@@ -1,0 +1,113 @@
+"""Shared, session-scoped fixtures: TensorFlow's import and model builds cost seconds."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ["QGRAPH_DEBUG"] = "1"  # lint after every pass, always, in the test suite
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+def randomize_batchnorm(model, seed: int = 0):
+    """Give every BatchNormalization non-trivial statistics, so folding is really tested."""
+    rng = np.random.default_rng(seed)
+    for layer in _all_layers(model):
+        if type(layer).__name__ == "BatchNormalization":
+            new = []
+            for w, v in zip(layer.weights, layer.get_weights(), strict=True):
+                n = w.name.split("/")[-1].split(":")[0]
+                if "variance" in n:
+                    new.append(rng.uniform(0.5, 1.5, v.shape).astype(np.float32))
+                elif "gamma" in n:
+                    new.append(rng.uniform(0.5, 1.5, v.shape).astype(np.float32))
+                else:
+                    new.append(rng.normal(0, 0.2, v.shape).astype(np.float32))
+            layer.set_weights(new)
+    return model
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _all_layers(layer)
+
+
+def concat_nested_model(k):
+    """Functional model with a 3-input Concatenate and a nested Functional sub-model,
+    built with the given Keras module (`keras` or `tf_keras`)."""
+    L = k.layers
+    sub_in = k.Input((16, 16, 8))
+    s = L.Conv2D(8, 3, padding="same", use_bias=False)(sub_in)
+    s = L.BatchNormalization()(s)
+    s = L.Activation("swish")(s)
+    sub = k.Model(sub_in, s, name="inner_block")
+    seq = k.Sequential([k.Input((16, 16, 8)), L.DepthwiseConv2D(3, padding="same"), L.ReLU(6.0)], name="inner_seq")
+    inp = k.Input((32, 32, 3), name="pixels")
+    x = L.Rescaling(1 / 127.5, offset=-1.0)(inp)
+    x = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+    a = sub(x)
+    b = seq(x)
+    c = L.SeparableConv2D(8, 3, padding="same", activation="hard_sigmoid")(x)
+    x = L.Concatenate(axis=-1)([a, b, c])
+    x = L.AveragePooling2D(2)(x)
+    x = L.UpSampling2D(2)(x)
+    x = L.MaxPooling2D(2)(x)
+    x = L.Conv2D(16, 1, activation="tanh")(x)
+    x = L.Multiply()([x, L.Activation("sigmoid")(x)])
+    x = L.Flatten()(x)
+    x = L.Dense(10)(x)
+    x = L.Dropout(0.1)(x)
+    out = L.Softmax()(x)
+    return k.Model(inp, out, name="concat_nested")
+
+
+# Input sizes are smaller than ImageNet's 224 to keep the suite fast; the layers are the same.
+MODEL_BUILDERS = {
+    "mobilenet": lambda k: k.applications.MobileNet(weights=None, input_shape=(128, 128, 3)),
+    "mobilenetv2": lambda k: k.applications.MobileNetV2(weights=None, input_shape=(96, 96, 3)),
+    "resnet50": lambda k: k.applications.ResNet50(weights=None, input_shape=(64, 64, 3)),
+    "concat_nested": concat_nested_model,
+}
+
+
+class ModelZoo:
+    def __init__(self):
+        self._cache = {}
+
+    def get(self, name: str, framework: str = "keras"):
+        key = (name, framework)
+        if key not in self._cache:
+            if framework == "keras":
+                import keras as k
+            else:
+                import tf_keras as k
+            k.utils.set_random_seed(0)
+            self._cache[key] = randomize_batchnorm(MODEL_BUILDERS[name](k))
+        return self._cache[key]
+
+    def sample(self, model, n: int = 2, seed: int = 1) -> np.ndarray:
+        shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+        return np.random.default_rng(seed).uniform(-1, 1, (n, *shape)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def zoo():
+    return ModelZoo()
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The digits CNN trained once per session, with its data."""
+    from qgraph.demo import train_digits_cnn
+
+    model, data = train_digits_cnn(epochs=6)
+    return model, data
+
+
+def rel_err(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))

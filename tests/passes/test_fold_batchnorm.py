@@ -1,0 +1,150 @@
+"""fold_batchnorm: CONV_2D|DEPTHWISE_CONV_2D|FULLY_CONNECTED -> BATCH_NORM folds into the
+weights; a BatchNorm with nothing to fold into becomes MUL + ADD."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qgraph.ir import Graph, Op
+from qgraph.passes.fold_batchnorm import FoldBatchNorm
+from tests.passes.helpers import (act, assert_same_numerics, batch_norm, conv2d, messages, op_types, rng,
+                                  run_pass, unary, weights)
+
+
+def _producer(g: Graph, r, kind: str, x, fused: str = "NONE"):
+    """conv (3->4 ch, 3x3 SAME), depthwise (3 ch x multiplier 2) or dense (5->4) on `x`."""
+    if kind == "conv":
+        return conv2d(g, r, "conv", x, (-1, 6, 6, 4), 4, fused=fused)
+    if kind == "depthwise":
+        y = act(g, "dw:0", (-1, 6, 6, 6))
+        op = g.add_op(Op("dw", "DEPTHWISE_CONV_2D", {"padding": "SAME", "stride": (1, 1), "dilation": (1, 1),
+                                                      "depth_multiplier": 2, "fused": fused}),
+                      [x, g.const("dw/filter", weights(r, 1, 3, 3, 6)), g.const("dw/bias", weights(r, 6))], [y])
+        return op, y
+    y = act(g, "fc:0", (-1, 4))
+    op = g.add_op(Op("fc", "FULLY_CONNECTED", {"fused": fused, "keep_num_dims": False}),
+                  [x, g.const("fc/weights", weights(r, 4, 5)), g.const("fc/bias", weights(r, 4))], [y])
+    return op, y
+
+
+def _graph(kind: str, fused: str = "NONE"):
+    """x -> producer -> BATCH_NORM -> RELU6 -> y."""
+    g, r = Graph(f"{kind}_bn"), rng()
+    x = act(g, "x", (-1, 5) if kind == "dense" else (-1, 6, 6, 3))
+    producer, p_out = _producer(g, r, kind, x, fused)
+    _, bn_out = batch_norm(g, r, "bn", p_out)
+    _, y = unary(g, "relu6", "RELU6", bn_out)
+    g.inputs, g.outputs = ["x"], [y.name]
+    return g, producer
+
+
+@pytest.mark.parametrize(("kind", "op_type"), [("conv", "CONV_2D"), ("depthwise", "DEPTHWISE_CONV_2D"),
+                                               ("dense", "FULLY_CONNECTED")])
+def test_bn_folds_into_producer(kind, op_type):
+    g, producer = _graph(kind)
+    before = g.copy()
+    old_w = g.inputs_of(producer)[1].data.copy()
+    changed, ctx = run_pass(FoldBatchNorm(), g)
+    assert changed
+    assert op_types(g) == [op_type, "RELU6"]
+    assert g.outputs_of(producer)[0].name == "bn:0"
+    assert producer.attrs["fused"] == "NONE"
+    assert not any(n.startswith("bn/") for n in g.nx)  # gamma/beta/mean/variance are gone
+    assert not np.allclose(g.inputs_of(producer)[1].data, old_w)
+    assert np.array_equal(before.inputs_of(producer.name)[1].data, old_w)  # not edited in place
+    assert messages(ctx) == ["folded bn"]
+    g.lint()
+    assert_same_numerics(before, g)
+
+
+def test_standalone_bn_on_graph_input_lowered_to_mul_add():
+    g, r = Graph("bn_only"), rng()
+    x = act(g, "x", (-1, 4, 4, 3))
+    _, y = batch_norm(g, r, "bn", x)
+    g.inputs, g.outputs = ["x"], [y.name]
+    before = g.copy()
+    changed, ctx = run_pass(FoldBatchNorm(), g)
+    assert changed
+    assert op_types(g) == ["MUL", "ADD"]
+    mul, add = g.ops()
+    assert g.inputs_of(mul)[0].name == "x" and g.outputs_of(add)[0].name == "bn:0"
+    assert mul.attrs["fused"] == add.attrs["fused"] == "NONE"
+    assert g.inputs_of(mul)[1].shape == g.inputs_of(add)[1].shape == (3,)
+    assert messages(ctx) == ["lowered bn to MUL+ADD: its input comes from a graph input, not a conv or dense op"]
+    g.lint()
+    assert_same_numerics(before, g)
+
+
+def test_bn_not_folded_when_conv_output_also_feeds_another_op():
+    g, producer = _graph("conv")
+    relu_out = act(g, "relu:0", (-1, 6, 6, 4))
+    g.add_op(Op("relu", "RELU"), [g.tensor("conv:0")], [relu_out])
+    g.outputs.append("relu:0")
+    before = g.copy()
+    changed, ctx = run_pass(FoldBatchNorm(), g)
+    assert changed
+    assert op_types(g) == ["CONV_2D", "RELU", "MUL", "ADD", "RELU6"]
+    assert messages(ctx) == ["lowered bn to MUL+ADD: conv's output is also read elsewhere"]
+    g.lint()
+    assert_same_numerics(before, g)
+
+
+def test_bn_not_folded_when_conv_output_is_graph_output():
+    g, producer = _graph("conv")
+    g.outputs.append("conv:0")
+    before = g.copy()
+    changed, ctx = run_pass(FoldBatchNorm(), g)
+    assert changed
+    assert op_types(g) == ["CONV_2D", "MUL", "ADD", "RELU6"]
+    assert messages(ctx) == ["lowered bn to MUL+ADD: conv's output is also read elsewhere"]
+    g.lint()
+    assert_same_numerics(before, g)
+
+
+def test_bn_not_folded_when_conv_has_fused_activation():
+    g, producer = _graph("conv", fused="RELU")
+    before = g.copy()
+    changed, ctx = run_pass(FoldBatchNorm(), g)
+    assert changed
+    assert op_types(g) == ["CONV_2D", "MUL", "ADD", "RELU6"]
+    assert producer.attrs["fused"] == "RELU"
+    assert messages(ctx) == ["lowered bn to MUL+ADD: conv has a fused activation"]
+    g.lint()
+    assert_same_numerics(before, g)
+
+
+def test_bn_not_folded_when_input_comes_from_an_activation():
+    g, r = Graph("relu_bn"), rng()
+    x = act(g, "x", (-1, 4, 4, 3))
+    _, h = unary(g, "relu", "RELU", x)
+    _, y = batch_norm(g, r, "bn", h)
+    g.inputs, g.outputs = ["x"], [y.name]
+    before = g.copy()
+    changed, ctx = run_pass(FoldBatchNorm(), g)
+    assert changed
+    assert op_types(g) == ["RELU", "MUL", "ADD"]
+    assert messages(ctx) == ["lowered bn to MUL+ADD: its input comes from RELU, not a conv or dense op"]
+    g.lint()
+    assert_same_numerics(before, g)
+
+
+def test_bn_folds_into_two_convs_sharing_one_filter():
+    g, r = Graph("shared"), rng()
+    x = act(g, "x", (-1, 6, 6, 3))
+    conv_a, a = conv2d(g, r, "a", x, (-1, 6, 6, 4), 4)
+    conv_b, b = conv2d(g, r, "b", x, (-1, 6, 6, 4), 4)
+    g.set_input(conv_b, 1, g.inputs_of(conv_a)[1])  # both read a/filter
+    g.remove_tensor(g.tensor("b/filter"))
+    _, ya = batch_norm(g, r, "bn_a", a)
+    _, yb = batch_norm(g, r, "bn_b", b)
+    g.inputs, g.outputs = ["x"], [ya.name, yb.name]
+    before = g.copy()
+    changed, ctx = run_pass(FoldBatchNorm(), g)
+    assert changed
+    assert op_types(g) == ["CONV_2D", "CONV_2D"]
+    assert messages(ctx) == ["folded bn_a", "folded bn_b"]
+    assert g.inputs_of(conv_a)[1] is not g.inputs_of(conv_b)[1]
+    assert "a/filter" not in g.nx  # the shared original is dropped once no one reads it
+    g.lint()
+    assert_same_numerics(before, g)
