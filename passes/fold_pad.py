@@ -42,6 +42,8 @@ def _why_not(graph: Graph, pad: Op) -> str | None:
         return f"it pads the batch or channel axis: {pads.tolist()}"
     kh, kw = graph.inputs_of(conv)[1].shape[1:3]
     (sh, sw), (dh, dw) = conv.attrs["stride"], conv.attrs["dilation"]
+    if (x.shape[1] < 0 and sh > 1) or (x.shape[2] < 0 and sw > 1):
+        return "the spatial size is unknown, and SAME padding with stride > 1 depends on it"
     want = [same_padding(x.shape[1], kh, sh, dh), same_padding(x.shape[2], kw, sw, dw)]
     if [tuple(pads[1]), tuple(pads[2])] != want:
         return f"padding {pads[1:3].tolist()} differs from SAME's {want} for {conv.name}"

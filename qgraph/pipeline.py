@@ -99,8 +99,10 @@ class PlannedPass:
 class PassManager:
     """Orders and runs passes. `PassManager.from_plugins()` gathers them from the hook."""
 
-    def __init__(self, planned: Sequence[PlannedPass], lint: bool | None = None) -> None:
-        self.plan = _order(planned)
+    def __init__(self, planned: Sequence[PlannedPass], lint: bool | None = None, strict: bool = False) -> None:
+        """`strict`: an `after`/`before` name that is not among `planned` is an error (a typo)
+        rather than a constraint with nothing to order against (a hand-picked subset)."""
+        self.plan = _order(planned, strict)
         self.lint = lint if lint is not None else os.environ.get("QGRAPH_DEBUG") == "1"
 
     @classmethod
@@ -112,7 +114,7 @@ class PassManager:
         for impl in pm.hook.qgraph_passes.get_hookimpls():
             for p in impl.function() or []:
                 planned.append(PlannedPass(p, impl.plugin_name))
-        return cls(planned, lint)
+        return cls(planned, lint, strict=True)
 
     def run(self, graph: Graph, ctx: PassContext, phases: Sequence[str] = PHASES) -> list[PassRecord]:
         done: list[str] = []
@@ -140,7 +142,7 @@ class PassManager:
         return ctx.records
 
 
-def _order(planned: Sequence[PlannedPass]) -> list[PlannedPass]:
+def _order(planned: Sequence[PlannedPass], strict: bool) -> list[PlannedPass]:
     by_name: dict[str, PlannedPass] = {}
     for item in planned:
         p = item.pass_
@@ -156,6 +158,8 @@ def _order(planned: Sequence[PlannedPass]) -> list[PlannedPass]:
         p = item.pass_
         for other, edge in [(o, (o, name)) for o in p.after] + [(o, (name, o)) for o in p.before]:
             if other not in by_name:
+                if not strict:
+                    continue
                 raise PassOrderError(f"pass {name!r} (from {item.source}) names unknown pass {other!r} in after/before")
             first, second = by_name[edge[0]].pass_, by_name[edge[1]].pass_
             if PHASES.index(first.phase) > PHASES.index(second.phase):

@@ -36,6 +36,24 @@ def conv2d(g: Graph, r, name: str, x: Tensor, out_shape, out_ch: int, kernel=(3,
     return op, y
 
 
+def depthwise(g: Graph, r, name: str, x: Tensor, out_shape, multiplier: int = 1, kernel=(3, 3), stride=(1, 1),
+              padding="SAME", fused="NONE") -> tuple[Op, Tensor]:
+    cm = x.shape[-1] * multiplier
+    w = g.const(f"{name}/filter", weights(r, 1, kernel[0], kernel[1], cm))
+    y = act(g, f"{name}:0", out_shape)
+    op = g.add_op(Op(name, "DEPTHWISE_CONV_2D", {"padding": padding, "stride": tuple(stride), "dilation": (1, 1),
+                                                 "depth_multiplier": multiplier, "fused": fused}),
+                  [x, w, g.const(f"{name}/bias", weights(r, cm))], [y])
+    return op, y
+
+
+def dense(g: Graph, r, name: str, x: Tensor, units: int, fused="NONE") -> tuple[Op, Tensor]:
+    y = act(g, f"{name}:0", (*x.shape[:-1], units))
+    w, b = g.const(f"{name}/weights", weights(r, units, x.shape[-1])), g.const(f"{name}/bias", weights(r, units))
+    op = g.add_op(Op(name, "FULLY_CONNECTED", {"fused": fused, "keep_num_dims": len(x.shape) > 2}), [x, w, b], [y])
+    return op, y
+
+
 def batch_norm(g: Graph, r, name: str, x: Tensor, epsilon: float = 1e-3) -> tuple[Op, Tensor]:
     c = x.shape[-1]
     gamma = g.const(f"{name}/gamma", r.uniform(0.5, 2.0, c).astype(np.float32))
@@ -79,7 +97,7 @@ def op_types(g: Graph) -> list[str]:
 
 def evaluate(g: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
     model = to_keras(g)
-    outs = model(inputs if len(inputs) > 1 else inputs[0])
+    outs = model(list(inputs))
     outs = outs if isinstance(outs, list | tuple) else [outs]
     return [np.asarray(o) for o in outs]
 

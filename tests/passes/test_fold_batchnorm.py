@@ -5,34 +5,31 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from qgraph.passes.fold_batchnorm import FoldBatchNorm
 
 from qgraph.ir import Graph, Op
-from qgraph.passes.fold_batchnorm import FoldBatchNorm
-from tests.passes.helpers import (act, assert_same_numerics, batch_norm, conv2d, messages, op_types, rng,
-                                  run_pass, unary, weights)
-
-
-def _producer(g: Graph, r, kind: str, x, fused: str = "NONE"):
-    """conv (3->4 ch, 3x3 SAME), depthwise (3 ch x multiplier 2) or dense (5->4) on `x`."""
-    if kind == "conv":
-        return conv2d(g, r, "conv", x, (-1, 6, 6, 4), 4, fused=fused)
-    if kind == "depthwise":
-        y = act(g, "dw:0", (-1, 6, 6, 6))
-        op = g.add_op(Op("dw", "DEPTHWISE_CONV_2D", {"padding": "SAME", "stride": (1, 1), "dilation": (1, 1),
-                                                      "depth_multiplier": 2, "fused": fused}),
-                      [x, g.const("dw/filter", weights(r, 1, 3, 3, 6)), g.const("dw/bias", weights(r, 6))], [y])
-        return op, y
-    y = act(g, "fc:0", (-1, 4))
-    op = g.add_op(Op("fc", "FULLY_CONNECTED", {"fused": fused, "keep_num_dims": False}),
-                  [x, g.const("fc/weights", weights(r, 4, 5)), g.const("fc/bias", weights(r, 4))], [y])
-    return op, y
+from tests.passes.helpers import (
+    act,
+    assert_same_numerics,
+    batch_norm,
+    conv2d,
+    dense,
+    depthwise,
+    messages,
+    op_types,
+    rng,
+    run_pass,
+    unary,
+)
 
 
 def _graph(kind: str, fused: str = "NONE"):
-    """x -> producer -> BATCH_NORM -> RELU6 -> y."""
+    """x -> conv (3->4 ch) | depthwise (3 ch x multiplier 2) | dense (5->4) -> BATCH_NORM -> RELU6 -> y."""
     g, r = Graph(f"{kind}_bn"), rng()
     x = act(g, "x", (-1, 5) if kind == "dense" else (-1, 6, 6, 3))
-    producer, p_out = _producer(g, r, kind, x, fused)
+    producer, p_out = {"conv": lambda: conv2d(g, r, "conv", x, (-1, 6, 6, 4), 4, fused=fused),
+                       "depthwise": lambda: depthwise(g, r, "dw", x, (-1, 6, 6, 6), multiplier=2, fused=fused),
+                       "dense": lambda: dense(g, r, "fc", x, 4, fused=fused)}[kind]()
     _, bn_out = batch_norm(g, r, "bn", p_out)
     _, y = unary(g, "relu6", "RELU6", bn_out)
     g.inputs, g.outputs = ["x"], [y.name]

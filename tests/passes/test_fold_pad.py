@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.passes.helpers import act, assert_same_numerics, conv2d, messages, op_types, rng, run_pass, weights
+from qgraph.passes.fold_pad import FoldPad, same_padding
 
 from qgraph.ir import Graph, Op
-from qgraph.passes.fold_pad import FoldPad, same_padding
+from tests.passes.helpers import act, assert_same_numerics, conv2d, messages, op_types, rng, run_pass
+from tests.passes.helpers import depthwise as depthwise_conv
 
 
 @pytest.mark.parametrize(("size", "kernel", "stride", "dilation", "want"), [
@@ -32,11 +33,7 @@ def _pad_conv(paddings, kernel, stride, size=8, padding="VALID", depthwise=False
     g.add_op(Op("pad", "PAD"), [x, g.const("pad/paddings", pads)], [padded])
     out = -(-size // stride) if padding == "SAME" else (padded.shape[1] - kernel) // stride + 1
     if depthwise:
-        y = act(g, "dw:0", (-1, out, out, 3))
-        g.add_op(Op("dw", "DEPTHWISE_CONV_2D", {"padding": padding, "stride": (stride, stride),
-                                                "dilation": (1, 1), "depth_multiplier": 1, "fused": "NONE"}),
-                 [padded, g.const("dw/filter", weights(r, 1, kernel, kernel, 3)),
-                  g.const("dw/bias", weights(r, 3))], [y])
+        _, y = depthwise_conv(g, r, "dw", padded, (-1, out, out, 3), 1, (kernel, kernel), (stride, stride), padding)
     else:
         _, y = conv2d(g, r, "conv", padded, (-1, out, out, 4), 4, (kernel, kernel), (stride, stride), padding)
     g.inputs, g.outputs = ["x"], [y.name]
@@ -115,3 +112,19 @@ def test_pad_not_folded_when_padded_tensor_is_graph_output():
     assert op_types(g) == ["PAD", "CONV_2D"]
     assert "not read by exactly one" in messages(ctx)[-1]
     g.lint()
+
+
+def test_pad_not_folded_when_spatial_size_is_unknown():
+    # ZeroPadding2D(1) -> Conv2D(3, strides=2, padding="valid") on an (None, None, 3) input.
+    g, r = Graph("dynamic"), rng()
+    x = act(g, "x", (-1, -1, -1, 3))
+    padded = act(g, "x_padded", (-1, -1, -1, 3))
+    g.add_op(Op("pad", "PAD"), [x, g.const("pad/paddings", np.int32([[0, 0], [1, 1], [1, 1], [0, 0]]))], [padded])
+    conv2d(g, r, "conv", padded, (-1, -1, -1, 4), 4, stride=(2, 2), padding="VALID")
+    g.inputs, g.outputs = ["x"], ["conv:0"]
+    before = g.copy()
+    changed, ctx = run_pass(FoldPad(), g)
+    assert not changed, f"folded although SAME's padding depends on the run-time size: {messages(ctx)}"
+    assert op_types(g) == ["PAD", "CONV_2D"]
+    even = rng(1).uniform(-1, 1, (2, 8, 8, 3)).astype(np.float32)
+    assert_same_numerics(before, g, inputs=[even])

@@ -1,0 +1,76 @@
+"""The `qgraph` command: each subcommand on a real model file, errors as exit code 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from qgraph.cli import main
+from qgraph.demo import run_tflite
+from tests.conftest import rel_err
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory, zoo):
+    path = tmp_path_factory.mktemp("cli") / "concat_nested.keras"
+    zoo.get("concat_nested").save(path)
+    return path
+
+
+def test_compile_writes_a_file_that_runs(model_file, zoo, tmp_path, capsys):
+    out = tmp_path / "m.tflite"
+    assert main(["compile", str(model_file), "-o", str(out), "--target", "cpu", "--quantize", "float", "--report"]) == 0
+    printed = capsys.readouterr().out
+    assert "fold_batchnorm" in printed and f"wrote {out}" in printed
+    model = zoo.get("concat_nested")
+    x = zoo.sample(model)
+    assert rel_err(run_tflite(out.read_bytes(), x), model.predict(x, verbose=0)) < 1e-4
+
+
+def test_compile_errors_name_the_option_and_leave_no_file(model_file, tmp_path, capsys):
+    out = tmp_path / "m.tflite"
+    assert main(["compile", str(model_file), "-o", str(out), "--target", "tpu"]) == 2
+    assert "unknown target 'tpu'" in capsys.readouterr().err
+    assert main(["compile", str(model_file), "-o", str(out), "--calibration", "x.npy"]) == 2
+    assert "--calibration is only used with --quantize int8" in capsys.readouterr().err
+    assert main(["compile", str(tmp_path / "missing.keras"), "-o", str(out)]) == 2
+    assert "no such model file" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_inspect_summary_dump_and_json(model_file, capsys):
+    assert main(["inspect", str(model_file)]) == 0
+    text = capsys.readouterr().out
+    assert "CONCATENATION" in text and "parameters" in text
+    assert main(["inspect", str(model_file), "--dump", "--optimize"]) == 0
+    dump = capsys.readouterr().out
+    assert "BATCH_NORM" not in dump and "CONV_2D" in dump
+    assert main(["inspect", str(model_file), "--json"]) == 0
+    assert '"ops_by_type"' in capsys.readouterr().out
+
+
+def test_passes_and_targets_listings(capsys):
+    assert main(["passes"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split()[2] for ln in lines[1:]] == ["remove_identity", "fold_pad", "fold_batchnorm", "fuse_activation"]
+    assert main(["targets"]) == 0
+    text = capsys.readouterr().out
+    assert text.count("quantize:") == 3 and "api_level=30" in text
+
+
+def test_help_is_available_for_every_command():
+    for cmd in ([], ["compile"], ["inspect"], ["passes"], ["targets"], ["demo"]):
+        done = subprocess.run([sys.executable, "-m", "qgraph.cli", *cmd, "--help"], capture_output=True, text=True)
+        assert done.returncode == 0 and "usage: qgraph" in done.stdout
+
+
+def test_demo_runs_end_to_end(tmp_path, capsys):
+    assert main(["demo", "--epochs", "2", "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "every written file loaded and run in LiteRT" in text
+    for target in ("cpu", "nnapi"):
+        data = (tmp_path / f"digits_{target}.tflite").read_bytes()
+        assert run_tflite(data, np.zeros((1, 8, 8, 1), np.float32)).shape == (1, 10)
