@@ -29,7 +29,9 @@ def bn_scale_shift(graph: Graph, bn: Op) -> tuple[np.ndarray, np.ndarray]:
 def _why_not(graph: Graph, bn: Op) -> str | None:
     producer = graph.producer(graph.inputs_of(bn)[0])
     if producer is None or producer.type not in OUTPUT_CHANNEL_AXIS:
-        return f"its input comes from {producer.type if producer else 'a graph input'}, not a conv or dense op"
+        return (
+            f"its input comes from {producer.type if producer else 'a graph input'}, not a conv or dense op"
+        )
     if graph.sole_reader(graph.outputs_of(producer)[0]) is not bn:
         return f"{producer.name}'s output is also read elsewhere"
     if producer.attrs.get("fused", "NONE") != "NONE":

@@ -14,8 +14,19 @@ from qgraph.ir import Graph, Op
 from qgraph.pipeline import Pass, PassContext
 
 ACTIVATIONS = ("RELU", "RELU6", "RELU_N1_TO_1")
-FUSABLE = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL",
-                     "MAX_POOL_2D", "AVERAGE_POOL_2D", "CONCATENATION"})
+FUSABLE = frozenset(
+    {
+        "CONV_2D",
+        "DEPTHWISE_CONV_2D",
+        "FULLY_CONNECTED",
+        "ADD",
+        "SUB",
+        "MUL",
+        "MAX_POOL_2D",
+        "AVERAGE_POOL_2D",
+        "CONCATENATION",
+    }
+)
 
 
 def _why_not(graph: Graph, act: Op, allowed: frozenset[str]) -> str | None:

@@ -5,12 +5,39 @@ from __future__ import annotations
 
 import qgraph
 
-FLOAT_OPS = frozenset({
-    "ADD", "SUB", "MUL", "MAXIMUM", "MINIMUM", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D",
-    "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "MEAN", "REDUCE_MAX", "PAD", "RESHAPE",
-    "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "LOGISTIC", "TANH", "RELU", "RELU6", "RELU_N1_TO_1",
-    "LEAKY_RELU", "SOFTMAX", "HARD_SWISH", "QUANTIZE", "DEQUANTIZE", "TRANSPOSE", "SQUEEZE",
-})
+FLOAT_OPS = frozenset(
+    {
+        "ADD",
+        "SUB",
+        "MUL",
+        "MAXIMUM",
+        "MINIMUM",
+        "CONCATENATION",
+        "CONV_2D",
+        "DEPTHWISE_CONV_2D",
+        "FULLY_CONNECTED",
+        "MAX_POOL_2D",
+        "AVERAGE_POOL_2D",
+        "MEAN",
+        "REDUCE_MAX",
+        "PAD",
+        "RESHAPE",
+        "RESIZE_BILINEAR",
+        "RESIZE_NEAREST_NEIGHBOR",
+        "LOGISTIC",
+        "TANH",
+        "RELU",
+        "RELU6",
+        "RELU_N1_TO_1",
+        "LEAKY_RELU",
+        "SOFTMAX",
+        "HARD_SWISH",
+        "QUANTIZE",
+        "DEQUANTIZE",
+        "TRANSPOSE",
+        "SQUEEZE",
+    }
+)
 
 CPU = qgraph.Target(
     name="cpu",

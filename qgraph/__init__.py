@@ -1,9 +1,9 @@
 """qgraph: Keras models -> networkx IR -> ordered passes -> TFLite for cpu, edgetpu and nnapi.
 
-    import qgraph
-    g = qgraph.load(model)                       # Keras model or .keras/.h5 path -> Graph
-    print(g.dump())
-    result = qgraph.compile(model, target="cpu", output="model.tflite")
+import qgraph
+g = qgraph.load(model)                       # Keras model or .keras/.h5 path -> Graph
+print(g.dump())
+result = qgraph.compile(model, target="cpu", output="model.tflite")
 """
 
 from qgraph.errors import (
@@ -27,8 +27,29 @@ __version__ = "0.1.0"
 from qgraph.api import compile, load, to_keras  # noqa: E402  (api imports the names above)
 
 __all__ = [
-    "FunctionPass", "Graph", "LintError", "Op", "OptionError", "Pass", "PassContext", "PassError",
-    "PassManager", "PassOrderError", "QGraphError", "QuantParams", "Target", "TargetError", "Tensor",
-    "UnsupportedLayerError", "UnsupportedOpError", "__version__", "compile", "hookimpl", "lint", "load",
-    "register_plugin", "to_keras", "unregister_plugin",
+    "FunctionPass",
+    "Graph",
+    "LintError",
+    "Op",
+    "OptionError",
+    "Pass",
+    "PassContext",
+    "PassError",
+    "PassManager",
+    "PassOrderError",
+    "QGraphError",
+    "QuantParams",
+    "Target",
+    "TargetError",
+    "Tensor",
+    "UnsupportedLayerError",
+    "UnsupportedOpError",
+    "__version__",
+    "compile",
+    "hookimpl",
+    "lint",
+    "load",
+    "register_plugin",
+    "to_keras",
+    "unregister_plugin",
 ]

@@ -19,10 +19,14 @@ def load(model_or_path: Any) -> Graph:
         path = os.fspath(model_or_path)
         if path.endswith((".keras", ".h5", ".hdf5")):
             return from_keras(load_keras_file(path))
-        raise OptionError(f"cannot load {path!r}: qgraph reads .keras and .h5 files (got {os.path.splitext(path)[1]!r})")
+        raise OptionError(
+            f"cannot load {path!r}: qgraph reads .keras and .h5 files (got {os.path.splitext(path)[1]!r})"
+        )
     if hasattr(model_or_path, "layers"):
         return from_keras(model_or_path)
-    raise OptionError(f"qgraph.load takes a Keras model, a .keras/.h5 path or a Graph, not {type(model_or_path).__name__}")
+    raise OptionError(
+        f"qgraph.load takes a Keras model, a .keras/.h5 path or a Graph, not {type(model_or_path).__name__}"
+    )
 
 
 def to_keras(graph: Graph, outputs: list[str] | None = None) -> Any:
@@ -32,8 +36,15 @@ def to_keras(graph: Graph, outputs: list[str] | None = None) -> Any:
     return emit(graph, outputs)
 
 
-def compile(model_or_graph: Any, target: str = "cpu", quantize: str | None = None, *,
-            representative_data: Any = None, output: str | os.PathLike | None = None, **options: Any):
+def compile(
+    model_or_graph: Any,
+    target: str = "cpu",
+    quantize: str | None = None,
+    *,
+    representative_data: Any = None,
+    output: str | os.PathLike | None = None,
+    **options: Any,
+):
     """Compile a Keras model (or Graph) for `target`; see `qgraph.compiler.compile_graph`."""
     from qgraph.compiler import compile_graph
 

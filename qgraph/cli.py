@@ -18,40 +18,68 @@ EPILOG = """examples:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qgraph", description="Compile Keras models to TFLite for cpu, edgetpu and "
-                                "nnapi through an inspectable graph IR and ordered passes.",
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="qgraph",
+        description="Compile Keras models to TFLite for cpu, edgetpu and "
+        "nnapi through an inspectable graph IR and ordered passes.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--version", action="version", version=f"qgraph {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    c = sub.add_parser("compile", help="compile a .keras/.h5 model to .tflite",
-                       description="Lower the model to the IR, run the target's passes and write TFLite. "
-                       "The output is written atomically: on any error no file is left behind.")
+    c = sub.add_parser(
+        "compile",
+        help="compile a .keras/.h5 model to .tflite",
+        description="Lower the model to the IR, run the target's passes and write TFLite. "
+        "The output is written atomically: on any error no file is left behind.",
+    )
     c.add_argument("input", help="a .keras or .h5 Keras model file")
     c.add_argument("-o", "--output", required=True, help="the .tflite file to write")
     c.add_argument("--target", default="cpu", help="cpu (default), edgetpu or nnapi; see `qgraph targets`")
-    c.add_argument("--quantize", default=None, choices=("float", "dynamic", "float16", "int8"),
-                   help="quantization mode (default: the target's default; this release writes float)")
+    c.add_argument(
+        "--quantize",
+        default=None,
+        choices=("float", "dynamic", "float16", "int8"),
+        help="quantization mode (default: the target's default; this release writes float)",
+    )
     c.add_argument("--calibration", metavar="DATA", help="a .npy/.npz of samples for --quantize int8")
     c.add_argument("--report", action="store_true", help="print what every pass did")
 
-    i = sub.add_parser("inspect", help="summarize a model's IR (ops, tensors, parameters, sizes)",
-                       description="Load a model into qgraph's IR and print its summary.")
+    i = sub.add_parser(
+        "inspect",
+        help="summarize a model's IR (ops, tensors, parameters, sizes)",
+        description="Load a model into qgraph's IR and print its summary.",
+    )
     i.add_argument("input", help="a .keras or .h5 Keras model file")
     i.add_argument("--dump", action="store_true", help="print the full IR, one line per op")
     i.add_argument("--json", action="store_true", help="print the summary as JSON")
-    i.add_argument("--optimize", action="store_true",
-                   help="run the import and optimize passes first (see the graph the serializer sees)")
+    i.add_argument(
+        "--optimize",
+        action="store_true",
+        help="run the import and optimize passes first (see the graph the serializer sees)",
+    )
 
-    sub.add_parser("passes", help="list the pass pipeline in run order, with phases and plugins",
-                   description="Passes from every registered plugin, in the order the PassManager runs them.")
-    sub.add_parser("targets", help="list targets and what each accepts",
-                   description="Targets from every registered plugin with their quantize modes and op tables.")
-    d = sub.add_parser("demo", help="train a digits CNN, compile it for every target, verify in LiteRT",
-                       description="Trains a small CNN (BN, ReLU6, depthwise conv, concat) on scikit-learn's bundled "
-                       "digits, shows its IR and the pass log, compiles it per target and checks each file in LiteRT.")
+    sub.add_parser(
+        "passes",
+        help="list the pass pipeline in run order, with phases and plugins",
+        description="Passes from every registered plugin, in the order the PassManager runs them.",
+    )
+    sub.add_parser(
+        "targets",
+        help="list targets and what each accepts",
+        description="Targets from every registered plugin with their quantize modes and op tables.",
+    )
+    d = sub.add_parser(
+        "demo",
+        help="train a digits CNN, compile it for every target, verify in LiteRT",
+        description="Trains a small CNN (BN, ReLU6, depthwise conv, concat) on scikit-learn's bundled "
+        "digits, shows its IR and the pass log, compiles it per target and checks each file in LiteRT.",
+    )
     d.add_argument("--epochs", type=int, default=8, help="training epochs (default 8)")
-    d.add_argument("--out", default="qgraph-demo", help="folder for the .tflite files (default ./qgraph-demo)")
+    d.add_argument(
+        "--out", default="qgraph-demo", help="folder for the .tflite files (default ./qgraph-demo)"
+    )
     return p
 
 
@@ -80,14 +108,17 @@ def _compile(args) -> int:
         if args.quantize != "int8":
             raise OptionError("--calibration is only used with --quantize int8")
         data = args.calibration
-    result = qgraph.compile(args.input, target=args.target, quantize=args.quantize,
-                            representative_data=data, output=args.output)
+    result = qgraph.compile(
+        args.input, target=args.target, quantize=args.quantize, representative_data=data, output=args.output
+    )
     if args.report:
         print(result.report)
     s = result.graph.summary()
-    print(f"wrote {args.output}: {len(result.tflite):,} bytes, {s['ops']} ops "
-          f"({', '.join(f'{k} {v}' for k, v in s['ops_by_type'].items())}), target {args.target}, "
-          f"{result.report.quantize}")
+    print(
+        f"wrote {args.output}: {len(result.tflite):,} bytes, {s['ops']} ops "
+        f"({', '.join(f'{k} {v}' for k, v in s['ops_by_type'].items())}), target {args.target}, "
+        f"{result.report.quantize}"
+    )
     return 0
 
 
@@ -106,8 +137,10 @@ def _inspect(args) -> int:
     elif args.dump:
         print(g.dump(), end="")
     else:
-        print(f"model {s['name']}: {s['ops']} ops, {s['tensors']} tensors, {s['parameters']:,} parameters "
-              f"({s['parameter_bytes'] / 1e6:.2f} MB as stored)")
+        print(
+            f"model {s['name']}: {s['ops']} ops, {s['tensors']} tensors, {s['parameters']:,} parameters "
+            f"({s['parameter_bytes'] / 1e6:.2f} MB as stored)"
+        )
         print("inputs:  " + ", ".join(f"{k} {v}" for k, v in s["inputs"].items()))
         print("outputs: " + ", ".join(f"{k} {v}" for k, v in s["outputs"].items()))
         print("ops by type:")
@@ -131,8 +164,10 @@ def _targets(args) -> int:
 
     for t in all_targets().values():
         print(f"{t.name}: {t.description}")
-        print(f"  quantize: {', '.join(t.quantize_modes)} (default {t.default_quantize}); "
-              f"I/O: {', '.join(t.io_dtypes)}; per-axis weights: {'yes' if t.per_axis_weights else 'no'}")
+        print(
+            f"  quantize: {', '.join(t.quantize_modes)} (default {t.default_quantize}); "
+            f"I/O: {', '.join(t.io_dtypes)}; per-axis weights: {'yes' if t.per_axis_weights else 'no'}"
+        )
         if t.options:
             print(f"  options: {', '.join(f'{k}={v}' for k, v in t.options.items())}")
         print(f"  ops ({len(t.ops)}): {', '.join(sorted(t.ops))}")

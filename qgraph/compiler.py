@@ -30,8 +30,10 @@ class Report:
     def __str__(self) -> str:
         lines = [f"target {self.target}, quantize {self.quantize}"]
         for r in self.passes:
-            lines.append(f"  {r.phase:9s} {r.name:20s} {'changed' if r.changed else 'no change':9s} "
-                         f"{r.seconds * 1000:7.1f} ms  ({r.source})")
+            lines.append(
+                f"  {r.phase:9s} {r.name:20s} {'changed' if r.changed else 'no change':9s} "
+                f"{r.seconds * 1000:7.1f} ms  ({r.source})"
+            )
             lines += [f"      {m}" for m in r.messages]
         lines.append("  ops: " + ", ".join(f"{k} {v}" for k, v in self.ops_by_type.items()))
         if self.incompatibilities:
@@ -49,20 +51,33 @@ class CompileResult:
     output: str | None = None
 
 
-def compile_graph(graph: Graph, target: Any = "cpu", quantize: str | None = None, *,
-                  output: str | os.PathLike | None = None, lint: bool | None = None, **options: Any) -> CompileResult:
+def compile_graph(
+    graph: Graph,
+    target: Any = "cpu",
+    quantize: str | None = None,
+    *,
+    output: str | os.PathLike | None = None,
+    lint: bool | None = None,
+    **options: Any,
+) -> CompileResult:
     tgt = get_target(target)
     mode = quantize or tgt.default_quantize
     if mode not in QUANTIZE_MODES:
-        raise OptionError(f"quantize={mode!r} is not a quantization mode; choose one of {', '.join(QUANTIZE_MODES)}")
+        raise OptionError(
+            f"quantize={mode!r} is not a quantization mode; choose one of {', '.join(QUANTIZE_MODES)}"
+        )
     tgt.require_mode(mode)
     if mode not in IMPLEMENTED_MODES:
-        raise OptionError(f"quantize={mode!r} is not implemented in qgraph {_version()} yet; "
-                          f"available now: {', '.join(IMPLEMENTED_MODES)}")
+        raise OptionError(
+            f"quantize={mode!r} is not implemented in qgraph {_version()} yet; "
+            f"available now: {', '.join(IMPLEMENTED_MODES)}"
+        )
     unknown = set(options) - set(tgt.options)
     if unknown:
-        raise OptionError(f"unknown option(s) {sorted(unknown)} for target {tgt.name!r}; "
-                          f"it takes: {sorted(tgt.options) or 'none'}")
+        raise OptionError(
+            f"unknown option(s) {sorted(unknown)} for target {tgt.name!r}; "
+            f"it takes: {sorted(tgt.options) or 'none'}"
+        )
     ctx = PassContext(tgt, mode, {**tgt.options, **options})
     t0 = time.perf_counter()
     PassManager.from_plugins(lint=lint).run(graph, ctx)
@@ -71,8 +86,10 @@ def compile_graph(graph: Graph, target: Any = "cpu", quantize: str | None = None
     report = Report(tgt.name, mode, ctx.records, tgt.check(graph))
     report.ops_by_type = graph.summary()["ops_by_type"]
     if report.incompatibilities:
-        raise TargetError(f"target {tgt.name!r} cannot run this model; first op it cannot run: "
-                          f"{report.incompatibilities[0]}" + "".join(f"\n  {p}" for p in report.incompatibilities[1:]))
+        raise TargetError(
+            f"target {tgt.name!r} cannot run this model; first op it cannot run: "
+            f"{report.incompatibilities[0]}" + "".join(f"\n  {p}" for p in report.incompatibilities[1:])
+        )
     from qgraph.emit.tflite import serialize
 
     data = serialize(graph, description=f"qgraph {_version()} (target {tgt.name}, {mode})")

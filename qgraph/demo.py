@@ -59,7 +59,9 @@ def train_digits_cnn(epochs: int = 8, concat: bool = True, seed: int = 0):
     keras.utils.set_random_seed(seed)
     x_train, y_train, x_test, y_test = digits_data(seed)
     model = digits_cnn(concat)
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=0)
     return model, (x_train, y_train, x_test, y_test)
 
@@ -73,7 +75,7 @@ def run_tflite(tflite: bytes, x: np.ndarray, batch: int = 1) -> np.ndarray:
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     results = []
     for k in range(0, len(x), batch):
-        interp.set_tensor(inp["index"], x[k:k + batch].astype(inp["dtype"]))
+        interp.set_tensor(inp["index"], x[k : k + batch].astype(inp["dtype"]))
         interp.invoke()
         results.append(interp.get_tensor(out["index"]).copy())
     return np.concatenate(results)
@@ -89,7 +91,9 @@ def run_demo(epochs: int = 8, out_dir: str = "qgraph-demo") -> int:
     model, (_, _, x_test, y_test) = train_digits_cnn(epochs)
     keras_probs = model.predict(x_test, verbose=0)
     keras_acc = float(np.mean(keras_probs.argmax(1) == y_test))
-    print(f"   Keras accuracy on {len(x_test)} held-out digits: {keras_acc:.2%} ({time.perf_counter() - t0:.1f} s)\n")
+    print(
+        f"   Keras accuracy on {len(x_test)} held-out digits: {keras_acc:.2%} ({time.perf_counter() - t0:.1f} s)\n"
+    )
 
     graph = qgraph.load(model)
     print("2. the IR qgraph lowered it to:")
@@ -109,8 +113,16 @@ def run_demo(epochs: int = 8, out_dir: str = "qgraph-demo") -> int:
         probs = run_tflite(result.tflite, x_test)
         acc = float(np.mean(probs.argmax(1) == y_test))
         err = float(np.abs(probs - keras_probs).max())
-        rows.append((name, result.report.quantize, f"{len(result.tflite):,}", f"{acc:.2%}", f"{err:.1e}",
-                     f"{path}, {sum(result.report.ops_by_type.values())} ops"))
+        rows.append(
+            (
+                name,
+                result.report.quantize,
+                f"{len(result.tflite):,}",
+                f"{acc:.2%}",
+                f"{err:.1e}",
+                f"{path}, {sum(result.report.ops_by_type.values())} ops",
+            )
+        )
     print("\n4. every written file loaded and run in LiteRT on the held-out digits:")
     header = ("target", "mode", "bytes", "accuracy", "max |p-keras|", "file")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]

@@ -29,6 +29,7 @@ def qgraph_passes() -> list[Pass]:
     Called when a PassManager is built (every `compile`, `qgraph passes`). The manager
     orders all passes by phase and by their `after` / `before` names.
     """
+    raise NotImplementedError  # a spec: pluggy never calls its body
 
 
 @hookspec
@@ -38,6 +39,7 @@ def qgraph_targets() -> list[Target]:
     Called whenever a target is looked up by name (`compile(target=...)`, `qgraph targets`).
     Two plugins giving the same target name is an error naming both.
     """
+    raise NotImplementedError  # a spec: pluggy never calls its body
 
 
 # ---- import phase: the Keras frontend ---------------------------------------------------

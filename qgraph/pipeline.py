@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import networkx as nx
 
@@ -56,8 +56,14 @@ class Pass:
 class FunctionPass(Pass):
     """Wraps `fn(graph, ctx) -> bool` into a Pass: `FunctionPass(fn, phase="optimize")`."""
 
-    def __init__(self, fn: Callable[[Graph, PassContext], bool], phase: str = "optimize",
-                 name: str | None = None, after: Sequence[str] = (), before: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        fn: Callable[[Graph, PassContext], bool],
+        phase: str = "optimize",
+        name: str | None = None,
+        after: Sequence[str] = (),
+        before: Sequence[str] = (),
+    ) -> None:
         self.fn, self.name, self.phase = fn, name or fn.__name__, phase
         self.after, self.before = tuple(after), tuple(before)
 
@@ -99,7 +105,9 @@ class PlannedPass:
 class PassManager:
     """Orders and runs passes. `PassManager.from_plugins()` gathers them from the hook."""
 
-    def __init__(self, planned: Sequence[PlannedPass], lint: bool | None = None, strict: bool = False) -> None:
+    def __init__(
+        self, planned: Sequence[PlannedPass], lint: bool | None = None, strict: bool = False
+    ) -> None:
         """`strict`: an `after`/`before` name that is not among `planned` is an error (a typo)
         rather than a constraint with nothing to order against (a hand-picked subset)."""
         self.plan = _order(planned, strict)
@@ -112,7 +120,8 @@ class PassManager:
         pm = plugin_manager()
         planned: list[PlannedPass] = []
         for impl in pm.hook.qgraph_passes.get_hookimpls():
-            for p in impl.function() or []:
+            contributed = cast(list[Pass], impl.function() or [])
+            for p in contributed:
                 planned.append(PlannedPass(p, impl.plugin_name))
         return cls(planned, lint, strict=True)
 
@@ -130,13 +139,17 @@ class PassManager:
                 if self.lint:
                     graph.lint()
             except LintError as e:
-                raise PassError(f"pass {p.name!r} (from {item.source}) left an invalid graph; "
-                                f"passes before it: {done}\n{e}") from e
+                raise PassError(
+                    f"pass {p.name!r} (from {item.source}) left an invalid graph; "
+                    f"passes before it: {done}\n{e}"
+                ) from e
             except QGraphError:
                 raise  # already names what is at fault
             except Exception as e:
-                raise PassError(f"pass {p.name!r} (phase {p.phase}, from {item.source}) failed: "
-                                f"{type(e).__name__}: {e}; passes before it: {done}") from e
+                raise PassError(
+                    f"pass {p.name!r} (phase {p.phase}, from {item.source}) failed: "
+                    f"{type(e).__name__}: {e}; passes before it: {done}"
+                ) from e
             record.ran, record.seconds = True, time.perf_counter() - start
             done.append(p.name)
         return ctx.records
@@ -149,7 +162,9 @@ def _order(planned: Sequence[PlannedPass], strict: bool) -> list[PlannedPass]:
         if not p.name or p.phase not in PHASES:
             raise PassOrderError(f"pass {p!r} from {item.source} needs a name and a phase in {PHASES}")
         if p.name in by_name:
-            raise PassOrderError(f"two passes are named {p.name!r}: from {by_name[p.name].source} and {item.source}")
+            raise PassOrderError(
+                f"two passes are named {p.name!r}: from {by_name[p.name].source} and {item.source}"
+            )
         by_name[p.name] = item
     dag = nx.DiGraph()
     index = {name: i for i, name in enumerate(by_name)}
@@ -160,11 +175,15 @@ def _order(planned: Sequence[PlannedPass], strict: bool) -> list[PlannedPass]:
             if other not in by_name:
                 if not strict:
                     continue
-                raise PassOrderError(f"pass {name!r} (from {item.source}) names unknown pass {other!r} in after/before")
+                raise PassOrderError(
+                    f"pass {name!r} (from {item.source}) names unknown pass {other!r} in after/before"
+                )
             first, second = by_name[edge[0]].pass_, by_name[edge[1]].pass_
             if PHASES.index(first.phase) > PHASES.index(second.phase):
-                raise PassOrderError(f"pass {first.name!r} (phase {first.phase}) cannot run before "
-                                     f"{second.name!r} (phase {second.phase})")
+                raise PassOrderError(
+                    f"pass {first.name!r} (phase {first.phase}) cannot run before "
+                    f"{second.name!r} (phase {second.phase})"
+                )
             dag.add_edge(*edge)
     # Edges never point back a phase, so the smallest (phase, registration index) among the
     # ready passes always belongs to the earliest unfinished phase: phases stay a hard order.
@@ -173,4 +192,6 @@ def _order(planned: Sequence[PlannedPass], strict: bool) -> list[PlannedPass]:
         return [by_name[n] for n in nx.lexicographical_topological_sort(dag, key=key)]
     except nx.NetworkXUnfeasible:
         cycle = nx.find_cycle(dag)
-        raise PassOrderError("after/before constraints form a cycle: " + " -> ".join(u for u, _ in cycle)) from None
+        raise PassOrderError(
+            "after/before constraints form a cycle: " + " -> ".join(u for u, _ in cycle)
+        ) from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from qgraph.errors import TargetError
 
@@ -48,7 +48,9 @@ class Target:
         problems = []
         for op in graph.ops():
             if op.type not in self.ops:
-                problems.append(Incompatibility(op.name, op.type, f"op not supported by target {self.name!r}"))
+                problems.append(
+                    Incompatibility(op.name, op.type, f"op not supported by target {self.name!r}")
+                )
                 continue
             rule = self.rules.get(op.type)
             reason = rule(op, graph) if rule else None
@@ -58,8 +60,10 @@ class Target:
 
     def require_mode(self, quantize: str) -> None:
         if quantize not in self.quantize_modes:
-            raise TargetError(f"target {self.name!r} does not run quantize={quantize!r}; "
-                              f"it supports: {', '.join(self.quantize_modes)}")
+            raise TargetError(
+                f"target {self.name!r} does not run quantize={quantize!r}; "
+                f"it supports: {', '.join(self.quantize_modes)}"
+            )
 
 
 def all_targets() -> dict[str, Target]:
@@ -67,9 +71,12 @@ def all_targets() -> dict[str, Target]:
 
     targets: dict[str, tuple[Target, str]] = {}
     for impl in plugin_manager().hook.qgraph_targets.get_hookimpls():
-        for t in impl.function() or []:
+        contributed = cast(list[Target], impl.function() or [])
+        for t in contributed:
             if t.name in targets:
-                raise TargetError(f"target {t.name!r} is given by two plugins: {targets[t.name][1]} and {impl.plugin_name}")
+                raise TargetError(
+                    f"target {t.name!r} is given by two plugins: {targets[t.name][1]} and {impl.plugin_name}"
+                )
             targets[t.name] = (t, impl.plugin_name)
     return {name: t for name, (t, _) in sorted(targets.items())}
 

@@ -19,9 +19,7 @@ def randomize_batchnorm(model, seed: int = 0):
             new = []
             for w, v in zip(layer.weights, layer.get_weights(), strict=True):
                 n = w.name.split("/")[-1].split(":")[0]
-                if "variance" in n:
-                    new.append(rng.uniform(0.5, 1.5, v.shape).astype(np.float32))
-                elif "gamma" in n:
+                if "variance" in n or "gamma" in n:
                     new.append(rng.uniform(0.5, 1.5, v.shape).astype(np.float32))
                 else:
                     new.append(rng.normal(0, 0.2, v.shape).astype(np.float32))
@@ -45,7 +43,9 @@ def concat_nested_model(k):
     s = L.BatchNormalization()(s)
     s = L.Activation("swish")(s)
     sub = k.Model(sub_in, s, name="inner_block")
-    seq = k.Sequential([k.Input((16, 16, 8)), L.DepthwiseConv2D(3, padding="same"), L.ReLU(6.0)], name="inner_seq")
+    seq = k.Sequential(
+        [k.Input((16, 16, 8)), L.DepthwiseConv2D(3, padding="same"), L.ReLU(6.0)], name="inner_seq"
+    )
     inp = k.Input((32, 32, 3), name="pixels")
     x = L.Rescaling(1 / 127.5, offset=-1.0)(inp)
     x = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)

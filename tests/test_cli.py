@@ -22,7 +22,12 @@ def model_file(tmp_path_factory, zoo):
 
 def test_compile_writes_a_file_that_runs(model_file, zoo, tmp_path, capsys):
     out = tmp_path / "m.tflite"
-    assert main(["compile", str(model_file), "-o", str(out), "--target", "cpu", "--quantize", "float", "--report"]) == 0
+    assert (
+        main(
+            ["compile", str(model_file), "-o", str(out), "--target", "cpu", "--quantize", "float", "--report"]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "fold_batchnorm" in printed and f"wrote {out}" in printed
     model = zoo.get("concat_nested")
@@ -55,7 +60,12 @@ def test_inspect_summary_dump_and_json(model_file, capsys):
 def test_passes_and_targets_listings(capsys):
     assert main(["passes"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [ln.split()[2] for ln in lines[1:]] == ["remove_identity", "fold_pad", "fold_batchnorm", "fuse_activation"]
+    assert [ln.split()[2] for ln in lines[1:]] == [
+        "remove_identity",
+        "fold_pad",
+        "fold_batchnorm",
+        "fuse_activation",
+    ]
     assert main(["targets"]) == 0
     text = capsys.readouterr().out
     assert text.count("quantize:") == 3 and "api_level=30" in text
@@ -63,7 +73,9 @@ def test_passes_and_targets_listings(capsys):
 
 def test_help_is_available_for_every_command():
     for cmd in ([], ["compile"], ["inspect"], ["passes"], ["targets"], ["demo"]):
-        done = subprocess.run([sys.executable, "-m", "qgraph.cli", *cmd, "--help"], capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "qgraph.cli", *cmd, "--help"], capture_output=True, text=True
+        )
         assert done.returncode == 0 and "usage: qgraph" in done.stdout
 
 

@@ -23,7 +23,9 @@ def test_hooks_doc_lists_every_hook_with_its_signature():
     assert set(documented) == set(specs)
     for name, fn in specs.items():
         sig = str(inspect.signature(fn)).replace("'", "")
-        assert documented[name] == sig, f"docs/hooks.md has {name}{documented[name]}, hookspecs.py has {name}{sig}"
+        assert documented[name] == sig, (
+            f"docs/hooks.md has {name}{documented[name]}, hookspecs.py has {name}{sig}"
+        )
 
 
 def test_write_a_pass_page_runs(capsys):

@@ -18,8 +18,16 @@ def noop(name, phase="optimize", after=(), before=()):
 
 
 def test_order_follows_phases_then_constraints_then_registration():
-    pm = PassManager(planned(noop("late", "legalize"), noop("b"), noop("a", after=("c",)), noop("c"),
-                             noop("first", "import"), noop("z", before=("b",))))
+    pm = PassManager(
+        planned(
+            noop("late", "legalize"),
+            noop("b"),
+            noop("a", after=("c",)),
+            noop("c"),
+            noop("first", "import"),
+            noop("z", before=("b",)),
+        )
+    )
     assert [i.pass_.name for i in pm.plan] == ["first", "c", "a", "z", "b", "late"]
 
 
@@ -43,7 +51,9 @@ def test_failing_pass_is_named_with_the_passes_before_it():
         raise RuntimeError("kaput")
 
     pm = PassManager(planned(noop("ok"), FunctionPass(boom, name="boom")))
-    with pytest.raises(qgraph.PassError, match="pass 'boom'.*RuntimeError: kaput; passes before it: \\['ok'\\]"):
+    with pytest.raises(
+        qgraph.PassError, match="pass 'boom'.*RuntimeError: kaput; passes before it: \\['ok'\\]"
+    ):
         pm.run(qgraph.Graph(), PassContext())
 
 
@@ -60,8 +70,11 @@ def test_pass_that_breaks_the_graph_is_caught_by_lint():
 def test_builtin_pipeline_comes_from_the_plugins():
     plan = PassManager.from_plugins().plan
     assert [(i.pass_.name, i.source) for i in plan] == [
-        ("remove_identity", "qgraph.passes"), ("fold_pad", "qgraph.passes"),
-        ("fold_batchnorm", "qgraph.passes"), ("fuse_activation", "qgraph.passes")]
+        ("remove_identity", "qgraph.passes"),
+        ("fold_pad", "qgraph.passes"),
+        ("fold_batchnorm", "qgraph.passes"),
+        ("fuse_activation", "qgraph.passes"),
+    ]
 
 
 def test_custom_pass_from_a_plugin_runs_in_compile_and_is_reported():
@@ -83,7 +96,9 @@ def test_custom_pass_from_a_plugin_runs_in_compile_and_is_reported():
             return [CountOps()]
 
     inp = keras.Input((4,))
-    model = keras.Model(inp, keras.layers.ReLU()(keras.layers.BatchNormalization()(keras.layers.Dense(3)(inp))))
+    model = keras.Model(
+        inp, keras.layers.ReLU()(keras.layers.BatchNormalization()(keras.layers.Dense(3)(inp)))
+    )
     qgraph.register_plugin(Plugin(), name="counter")
     try:
         result = qgraph.compile(model)
@@ -97,7 +112,9 @@ def test_custom_pass_from_a_plugin_runs_in_compile_and_is_reported():
     x = np.ones((1, 4), np.float32)
     from qgraph.demo import run_tflite
 
-    np.testing.assert_allclose(run_tflite(result.tflite, x), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        run_tflite(result.tflite, x), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_targets_are_listed_and_checked():
@@ -110,5 +127,7 @@ def test_targets_are_listed_and_checked():
     g.add_op(qgraph.Op("cat", "CONCATENATION", {"axis": 1, "fused": "RELU"}), [a, b], [out])
     g.inputs, g.outputs = ["a", "b"], ["out"]
     problems = get_target("edgetpu").check(g)
-    assert [str(p) for p in problems] == ["cat (CONCATENATION): fused activation RELU is not mapped by the EdgeTPU compiler"]
+    assert [str(p) for p in problems] == [
+        "cat (CONCATENATION): fused activation RELU is not mapped by the EdgeTPU compiler"
+    ]
     assert get_target("cpu").check(g) == []

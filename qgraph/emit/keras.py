@@ -29,14 +29,20 @@ class IROp(keras.layers.Layer):
     def __init__(self, op_type: str, attrs: dict, ports: list[dict], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if op_type not in KERNELS:
-            raise UnsupportedOpError(f"op type {op_type!r} has no Keras kernel; supported: {', '.join(sorted(KERNELS))}")
+            raise UnsupportedOpError(
+                f"op type {op_type!r} has no Keras kernel; supported: {', '.join(sorted(KERNELS))}"
+            )
         self.op_type, self.attrs, self.ports = op_type, dict(attrs), [dict(p) for p in ports]
         self.port_weights: dict[int, Any] = {}
         for i, p in enumerate(self.ports):
             if p["kind"] == "weight":
                 self.port_weights[i] = self.add_weight(
-                    name=p.get("name", f"w{i}"), shape=tuple(p["shape"]), initializer="zeros",
-                    trainable=p.get("trainable", True), dtype="float32")
+                    name=p.get("name", f"w{i}"),
+                    shape=tuple(p["shape"]),
+                    initializer="zeros",
+                    trainable=p.get("trainable", True),
+                    dtype="float32",
+                )
 
     def call(self, inputs):
         inputs = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
@@ -60,7 +66,9 @@ def to_keras(graph: Graph, outputs: Sequence[str] | None = None, name: str | Non
     model_inputs = []
     for tname in graph.inputs:
         t = graph.tensor(tname)
-        kt = keras.Input(shape=tuple(None if d < 0 else d for d in t.shape[1:]), dtype=t.dtype, name=_safe(tname))
+        kt = keras.Input(
+            shape=tuple(None if d < 0 else d for d in t.shape[1:]), dtype=t.dtype, name=_safe(tname)
+        )
         values[tname] = kt
         model_inputs.append(kt)
     names: set[str] = set()
@@ -79,9 +87,13 @@ def to_keras(graph: Graph, outputs: Sequence[str] | None = None, name: str | Non
 
 def _layer_for(graph: Graph, op: Op, names: set[str]) -> tuple[IROp, list[Tensor], dict[int, np.ndarray]]:
     if len(graph.outputs_of(op)) != 1:
-        raise UnsupportedOpError(f"op {op.name!r} ({op.type}) has {len(graph.outputs_of(op))} outputs; "
-                                 "the Keras emitter handles single-output ops")
-    ports, call_inputs, weights = [], [], {}
+        raise UnsupportedOpError(
+            f"op {op.name!r} ({op.type}) has {len(graph.outputs_of(op))} outputs; "
+            "the Keras emitter handles single-output ops"
+        )
+    ports: list[dict[str, Any]] = []
+    call_inputs: list[Tensor] = []
+    weights: dict[int, np.ndarray] = {}
     for i, t in enumerate(graph.inputs_of(op)):
         if t.data is None:
             ports.append({"kind": "input"})
@@ -94,8 +106,10 @@ def _layer_for(graph: Graph, op: Op, names: set[str]) -> tuple[IROp, list[Tensor
     if not call_inputs:
         raise UnsupportedOpError(f"op {op.name!r} ({op.type}) reads only constants; fold it before emitting")
     if op.type not in KERNELS:
-        raise UnsupportedOpError(f"op {op.name!r} has type {op.type!r}, which the Keras emitter cannot run; "
-                                 f"supported: {', '.join(sorted(KERNELS))}")
+        raise UnsupportedOpError(
+            f"op {op.name!r} has type {op.type!r}, which the Keras emitter cannot run; "
+            f"supported: {', '.join(sorted(KERNELS))}"
+        )
     layer_name = _safe(op.name)
     while layer_name in names:
         layer_name += "_"

@@ -22,6 +22,7 @@ def kernel(*types: str):
         for t in types:
             KERNELS[t] = fn
         return fn
+
     return register
 
 
@@ -45,8 +46,13 @@ def _padding(attrs) -> str:
 @kernel("CONV_2D")
 def _conv(ins, a):
     x, filt, bias = ins
-    y = ops.conv(x, ops.transpose(filt, (1, 2, 3, 0)), strides=tuple(a["stride"]), padding=_padding(a),
-                 dilation_rate=tuple(a["dilation"]))
+    y = ops.conv(
+        x,
+        ops.transpose(filt, (1, 2, 3, 0)),
+        strides=tuple(a["stride"]),
+        padding=_padding(a),
+        dilation_rate=tuple(a["dilation"]),
+    )
     return fused(ops.add(y, bias), a.get("fused", "NONE"))
 
 
@@ -56,7 +62,9 @@ def _depthwise(ins, a):
     _, h, w, cm = filt.shape
     m = a["depth_multiplier"]
     dk = ops.reshape(filt, (h, w, cm // m, m))
-    y = ops.depthwise_conv(x, dk, strides=tuple(a["stride"]), padding=_padding(a), dilation_rate=tuple(a["dilation"]))
+    y = ops.depthwise_conv(
+        x, dk, strides=tuple(a["stride"]), padding=_padding(a), dilation_rate=tuple(a["dilation"])
+    )
     return fused(ops.add(y, bias), a.get("fused", "NONE"))
 
 
@@ -74,9 +82,13 @@ def _batch_norm(ins, a):
     return ops.batch_normalization(x, mean, var, axis=-1, offset=beta, scale=gamma, epsilon=a["epsilon"])
 
 
-_BINARY = {"ADD": ops.add, "SUB": ops.subtract, "MUL": ops.multiply, "MAXIMUM": ops.maximum, "MINIMUM": ops.minimum}
-
-
+_BINARY = {
+    "ADD": ops.add,
+    "SUB": ops.subtract,
+    "MUL": ops.multiply,
+    "MAXIMUM": ops.maximum,
+    "MINIMUM": ops.minimum,
+}
 
 
 def _binary_kernel(fn) -> Kernel:
@@ -93,9 +105,11 @@ def _concat(ins, a):
 
 
 KERNELS["MAX_POOL_2D"] = lambda ins, a: fused(
-    ops.max_pool(ins[0], tuple(a["filter"]), tuple(a["stride"]), _padding(a)), a.get("fused", "NONE"))
+    ops.max_pool(ins[0], tuple(a["filter"]), tuple(a["stride"]), _padding(a)), a.get("fused", "NONE")
+)
 KERNELS["AVERAGE_POOL_2D"] = lambda ins, a: fused(
-    ops.average_pool(ins[0], tuple(a["filter"]), tuple(a["stride"]), _padding(a)), a.get("fused", "NONE"))
+    ops.average_pool(ins[0], tuple(a["filter"]), tuple(a["stride"]), _padding(a)), a.get("fused", "NONE")
+)
 
 
 @kernel("MEAN")
@@ -118,8 +132,6 @@ def _pad(ins, a):
     return ops.pad(ins[0], [[int(p) for p in row] for row in ins[1]])
 
 
-
-
 def _activation_kernel(name: str) -> Kernel:
     return lambda ins, a: fused(ins[0], name)
 
@@ -132,7 +144,9 @@ KERNELS["LOGISTIC"] = lambda ins, a: ops.sigmoid(ins[0])
 KERNELS["TANH"] = lambda ins, a: ops.tanh(ins[0])
 KERNELS["HARD_SWISH"] = lambda ins, a: ops.hard_swish(ins[0])
 KERNELS["IDENTITY"] = lambda ins, a: ins[0]
-KERNELS["SOFTMAX"] = lambda ins, a: ops.softmax(ins[0] if a.get("beta", 1.0) == 1.0 else ins[0] * a["beta"], axis=-1)
+KERNELS["SOFTMAX"] = lambda ins, a: ops.softmax(
+    ins[0] if a.get("beta", 1.0) == 1.0 else ins[0] * a["beta"], axis=-1
+)
 
 
 @kernel("RESIZE_NEAREST_NEIGHBOR")

@@ -7,6 +7,6 @@ The object API (`ModelT`, `SubGraphT`, `TensorT`, `OperatorT`, ...) ships in the
 try:
     from ai_edge_litert import schema_py_generated as S
 except ImportError:  # pragma: no cover - older wheels
-    from tensorflow.lite.python import schema_py_generated as S  # type: ignore[no-redef]
+    from tensorflow.lite.python import schema_py_generated as S
 
 __all__ = ["S"]

@@ -18,9 +18,16 @@ from qgraph.emit.tflite_ops import MIN_RUNTIME, OpEncoding, encode
 from qgraph.errors import UnsupportedOpError
 from qgraph.ir import Graph, Tensor
 
-TENSOR_TYPES = {"float32": S.TensorType.FLOAT32, "float16": S.TensorType.FLOAT16, "int32": S.TensorType.INT32,
-                "int64": S.TensorType.INT64, "int16": S.TensorType.INT16, "int8": S.TensorType.INT8,
-                "uint8": S.TensorType.UINT8, "bool": S.TensorType.BOOL}
+TENSOR_TYPES = {
+    "float32": S.TensorType.FLOAT32,
+    "float16": S.TensorType.FLOAT16,
+    "int32": S.TensorType.INT32,
+    "int64": S.TensorType.INT64,
+    "int16": S.TensorType.INT16,
+    "int8": S.TensorType.INT8,
+    "uint8": S.TensorType.UINT8,
+    "bool": S.TensorType.BOOL,
+}
 ALIGNMENT = 16
 
 
@@ -32,7 +39,7 @@ class SerializeCtx:
     tensor_index: dict[str, int] = field(default_factory=dict)
 
 
-class _AlignedBufferT(S.BufferT):  # type: ignore[misc,name-defined]
+class _AlignedBufferT(S.BufferT):
     """A buffer whose data vector starts on a 16-byte boundary (schema: force_align 16)."""
 
     def Pack(self, builder):  # noqa: N802 (the schema's method name)
@@ -41,7 +48,7 @@ class _AlignedBufferT(S.BufferT):  # type: ignore[misc,name-defined]
             payload = memoryview(self.data).cast("B")
             builder.StartVector(1, len(payload), ALIGNMENT)
             builder.head -= len(payload)
-            builder.Bytes[builder.head:builder.head + len(payload)] = payload
+            builder.Bytes[builder.head : builder.head + len(payload)] = payload
             data = builder.EndVector(len(payload))
         S.BufferStart(builder)
         if data is not None:
@@ -109,7 +116,10 @@ def _tensor(t: Tensor, buffers: list) -> S.TensorT:
         buffers.append(buf)
     if t.quant is not None:
         q = S.QuantizationParametersT()
-        q.scale, q.zeroPoint = t.quant.scale.astype(np.float32).tolist(), t.quant.zero_point.astype(np.int64).tolist()
+        q.scale, q.zeroPoint = (
+            t.quant.scale.astype(np.float32).tolist(),
+            t.quant.zero_point.astype(np.int64).tolist(),
+        )
         q.quantizedDimension = t.quant.axis or 0
         out.quantization = q
     return out
@@ -141,7 +151,9 @@ def _signature(graph: Graph, ctx: SerializeCtx) -> S.SignatureDefT:
     sig = S.SignatureDefT()
     sig.signatureKey, sig.subgraphIndex = "serving_default", 0
     sig.inputs = [tmap(n, ctx.tensor_index[n]) for n in graph.inputs]
-    sig.outputs = [tmap(alias, ctx.tensor_index[n]) for alias, n in zip(out_names, graph.outputs, strict=True)]
+    sig.outputs = [
+        tmap(alias, ctx.tensor_index[n]) for alias, n in zip(out_names, graph.outputs, strict=True)
+    ]
     return sig
 
 

@@ -27,8 +27,12 @@ class OpEncoding:
     custom_code: str | None = None
 
 
-ACT = {"NONE": S.ActivationFunctionType.NONE, "RELU": S.ActivationFunctionType.RELU,
-       "RELU6": S.ActivationFunctionType.RELU6, "RELU_N1_TO_1": S.ActivationFunctionType.RELU_N1_TO_1}
+ACT = {
+    "NONE": S.ActivationFunctionType.NONE,
+    "RELU": S.ActivationFunctionType.RELU,
+    "RELU6": S.ActivationFunctionType.RELU6,
+    "RELU_N1_TO_1": S.ActivationFunctionType.RELU_N1_TO_1,
+}
 PAD = {"SAME": S.Padding.SAME, "VALID": S.Padding.VALID}
 
 Encoder = Callable[["Op", "SerializeCtx"], OpEncoding]
@@ -40,6 +44,7 @@ def encoder(*types: str):
         for t in types:
             ENCODERS[t] = fn
         return fn
+
     return register
 
 
@@ -53,36 +58,59 @@ def _opts(cls, **fields):
 @encoder("CONV_2D")
 def _conv(op, ctx):
     (sh, sw), (dh, dw) = op.attrs["stride"], op.attrs["dilation"]
-    o = _opts(S.Conv2DOptionsT, padding=PAD[op.attrs["padding"]], strideH=sh, strideW=sw,
-              dilationHFactor=dh, dilationWFactor=dw, fusedActivationFunction=ACT[op.attrs.get("fused", "NONE")])
+    o = _opts(
+        S.Conv2DOptionsT,
+        padding=PAD[op.attrs["padding"]],
+        strideH=sh,
+        strideW=sw,
+        dilationHFactor=dh,
+        dilationWFactor=dw,
+        fusedActivationFunction=ACT[op.attrs.get("fused", "NONE")],
+    )
     return OpEncoding("CONV_2D", 1, "Conv2DOptions", o)
 
 
 @encoder("DEPTHWISE_CONV_2D")
 def _depthwise(op, ctx):
     (sh, sw), (dh, dw) = op.attrs["stride"], op.attrs["dilation"]
-    o = _opts(S.DepthwiseConv2DOptionsT, padding=PAD[op.attrs["padding"]], strideH=sh, strideW=sw,
-              depthMultiplier=op.attrs["depth_multiplier"], dilationHFactor=dh, dilationWFactor=dw,
-              fusedActivationFunction=ACT[op.attrs.get("fused", "NONE")])
+    o = _opts(
+        S.DepthwiseConv2DOptionsT,
+        padding=PAD[op.attrs["padding"]],
+        strideH=sh,
+        strideW=sw,
+        depthMultiplier=op.attrs["depth_multiplier"],
+        dilationHFactor=dh,
+        dilationWFactor=dw,
+        fusedActivationFunction=ACT[op.attrs.get("fused", "NONE")],
+    )
     return OpEncoding("DEPTHWISE_CONV_2D", 2 if (dh, dw) != (1, 1) else 1, "DepthwiseConv2DOptions", o)
 
 
 @encoder("FULLY_CONNECTED")
 def _fully_connected(op, ctx):
     keep = bool(op.attrs.get("keep_num_dims", False))
-    o = _opts(S.FullyConnectedOptionsT, fusedActivationFunction=ACT[op.attrs.get("fused", "NONE")],
-              weightsFormat=S.FullyConnectedOptionsWeightsFormat.DEFAULT, keepNumDims=keep)
+    o = _opts(
+        S.FullyConnectedOptionsT,
+        fusedActivationFunction=ACT[op.attrs.get("fused", "NONE")],
+        weightsFormat=S.FullyConnectedOptionsWeightsFormat.DEFAULT,
+        keepNumDims=keep,
+    )
     return OpEncoding("FULLY_CONNECTED", 5 if keep else 1, "FullyConnectedOptions", o)
 
 
-_BINARY_OPTIONS = {"ADD": ("AddOptions", S.AddOptionsT), "SUB": ("SubOptions", S.SubOptionsT),
-                   "MUL": ("MulOptions", S.MulOptionsT)}
+_BINARY_OPTIONS = {
+    "ADD": ("AddOptions", S.AddOptionsT),
+    "SUB": ("SubOptions", S.SubOptionsT),
+    "MUL": ("MulOptions", S.MulOptionsT),
+}
 
 
 @encoder("ADD", "SUB", "MUL")
 def _binary(op, ctx):
     name, cls = _BINARY_OPTIONS[op.type]
-    return OpEncoding(op.type, 1, name, _opts(cls, fusedActivationFunction=ACT[op.attrs.get("fused", "NONE")]))
+    return OpEncoding(
+        op.type, 1, name, _opts(cls, fusedActivationFunction=ACT[op.attrs.get("fused", "NONE")])
+    )
 
 
 @encoder("MAXIMUM", "MINIMUM")
@@ -92,26 +120,41 @@ def _max_min(op, ctx):
 
 @encoder("CONCATENATION")
 def _concat(op, ctx):
-    o = _opts(S.ConcatenationOptionsT, axis=op.attrs["axis"], fusedActivationFunction=ACT[op.attrs.get("fused", "NONE")])
+    o = _opts(
+        S.ConcatenationOptionsT,
+        axis=op.attrs["axis"],
+        fusedActivationFunction=ACT[op.attrs.get("fused", "NONE")],
+    )
     return OpEncoding("CONCATENATION", 1, "ConcatenationOptions", o)
 
 
 @encoder("MAX_POOL_2D", "AVERAGE_POOL_2D")
 def _pool(op, ctx):
     (fh, fw), (sh, sw) = op.attrs["filter"], op.attrs["stride"]
-    o = _opts(S.Pool2DOptionsT, padding=PAD[op.attrs["padding"]], strideH=sh, strideW=sw, filterHeight=fh,
-              filterWidth=fw, fusedActivationFunction=ACT[op.attrs.get("fused", "NONE")])
+    o = _opts(
+        S.Pool2DOptionsT,
+        padding=PAD[op.attrs["padding"]],
+        strideH=sh,
+        strideW=sw,
+        filterHeight=fh,
+        filterWidth=fw,
+        fusedActivationFunction=ACT[op.attrs.get("fused", "NONE")],
+    )
     return OpEncoding(op.type, 1, "Pool2DOptions", o)
 
 
 @encoder("MEAN", "REDUCE_MAX")
 def _reduce(op, ctx):
-    return OpEncoding(op.type, 1, "ReducerOptions", _opts(S.ReducerOptionsT, keepDims=bool(op.attrs["keep_dims"])))
+    return OpEncoding(
+        op.type, 1, "ReducerOptions", _opts(S.ReducerOptionsT, keepDims=bool(op.attrs["keep_dims"]))
+    )
 
 
 @encoder("RESHAPE")
 def _reshape(op, ctx):
-    return OpEncoding("RESHAPE", 1, "ReshapeOptions", _opts(S.ReshapeOptionsT, newShape=list(op.attrs["new_shape"])))
+    return OpEncoding(
+        "RESHAPE", 1, "ReshapeOptions", _opts(S.ReshapeOptionsT, newShape=list(op.attrs["new_shape"]))
+    )
 
 
 @encoder("PAD")
@@ -121,12 +164,16 @@ def _pad(op, ctx):
 
 @encoder("SOFTMAX")
 def _softmax(op, ctx):
-    return OpEncoding("SOFTMAX", 1, "SoftmaxOptions", _opts(S.SoftmaxOptionsT, beta=float(op.attrs.get("beta", 1.0))))
+    return OpEncoding(
+        "SOFTMAX", 1, "SoftmaxOptions", _opts(S.SoftmaxOptionsT, beta=float(op.attrs.get("beta", 1.0)))
+    )
 
 
 @encoder("LEAKY_RELU")
 def _leaky_relu(op, ctx):
-    return OpEncoding("LEAKY_RELU", 1, "LeakyReluOptions", _opts(S.LeakyReluOptionsT, alpha=float(op.attrs["alpha"])))
+    return OpEncoding(
+        "LEAKY_RELU", 1, "LeakyReluOptions", _opts(S.LeakyReluOptionsT, alpha=float(op.attrs["alpha"]))
+    )
 
 
 @encoder("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR")
@@ -149,22 +196,48 @@ def encode(op: Op, ctx: SerializeCtx) -> OpEncoding:
     if custom is not None:
         return custom
     if op.type not in ENCODERS:
-        hint = " (a pre-legalization op: a pass should have rewritten it)" if op.type in ("BATCH_NORM", "IDENTITY") else ""
-        raise UnsupportedOpError(f"op {op.name!r} has type {op.type!r}, which the TFLite writer cannot encode{hint}; "
-                                 f"supported: {', '.join(sorted(ENCODERS))}. Plugins add ops with the "
-                                 "qgraph_serialize_op hook.")
+        hint = (
+            " (a pre-legalization op: a pass should have rewritten it)"
+            if op.type in ("BATCH_NORM", "IDENTITY")
+            else ""
+        )
+        raise UnsupportedOpError(
+            f"op {op.name!r} has type {op.type!r}, which the TFLite writer cannot encode{hint}; "
+            f"supported: {', '.join(sorted(ENCODERS))}. Plugins add ops with the "
+            "qgraph_serialize_op hook."
+        )
     return ENCODERS[op.type](op, ctx)
 
 
 #: Minimum runtime per (op, version), from TensorFlow's runtime_version.cc, for what qgraph writes.
 MIN_RUNTIME = {
-    ("CONV_2D", 1): "1.5.0", ("DEPTHWISE_CONV_2D", 1): "1.5.0", ("DEPTHWISE_CONV_2D", 2): "1.12.0",
-    ("FULLY_CONNECTED", 1): "1.5.0", ("FULLY_CONNECTED", 5): "2.0.0", ("ADD", 1): "1.5.0", ("SUB", 1): "1.6.0",
-    ("MUL", 1): "1.5.0", ("MAXIMUM", 1): "1.14.0", ("MINIMUM", 1): "1.14.0", ("CONCATENATION", 1): "1.5.0",
-    ("MAX_POOL_2D", 1): "1.5.0", ("AVERAGE_POOL_2D", 1): "1.5.0", ("MEAN", 1): "1.6.0",
-    ("REDUCE_MAX", 1): "1.11.0", ("RESHAPE", 1): "1.5.0", ("PAD", 1): "1.5.0", ("SOFTMAX", 1): "1.5.0",
-    ("LEAKY_RELU", 1): "1.13.1", ("RESIZE_BILINEAR", 1): "1.7.0", ("RESIZE_BILINEAR", 3): "2.2.0",
-    ("RESIZE_NEAREST_NEIGHBOR", 1): "1.13.1", ("RESIZE_NEAREST_NEIGHBOR", 3): "2.3.0", ("RELU", 1): "1.5.0",
-    ("RELU6", 1): "1.5.0", ("RELU_N1_TO_1", 1): "1.5.0", ("LOGISTIC", 1): "1.5.0", ("TANH", 1): "1.14.0",
+    ("CONV_2D", 1): "1.5.0",
+    ("DEPTHWISE_CONV_2D", 1): "1.5.0",
+    ("DEPTHWISE_CONV_2D", 2): "1.12.0",
+    ("FULLY_CONNECTED", 1): "1.5.0",
+    ("FULLY_CONNECTED", 5): "2.0.0",
+    ("ADD", 1): "1.5.0",
+    ("SUB", 1): "1.6.0",
+    ("MUL", 1): "1.5.0",
+    ("MAXIMUM", 1): "1.14.0",
+    ("MINIMUM", 1): "1.14.0",
+    ("CONCATENATION", 1): "1.5.0",
+    ("MAX_POOL_2D", 1): "1.5.0",
+    ("AVERAGE_POOL_2D", 1): "1.5.0",
+    ("MEAN", 1): "1.6.0",
+    ("REDUCE_MAX", 1): "1.11.0",
+    ("RESHAPE", 1): "1.5.0",
+    ("PAD", 1): "1.5.0",
+    ("SOFTMAX", 1): "1.5.0",
+    ("LEAKY_RELU", 1): "1.13.1",
+    ("RESIZE_BILINEAR", 1): "1.7.0",
+    ("RESIZE_BILINEAR", 3): "2.2.0",
+    ("RESIZE_NEAREST_NEIGHBOR", 1): "1.13.1",
+    ("RESIZE_NEAREST_NEIGHBOR", 3): "2.3.0",
+    ("RELU", 1): "1.5.0",
+    ("RELU6", 1): "1.5.0",
+    ("RELU_N1_TO_1", 1): "1.5.0",
+    ("LOGISTIC", 1): "1.5.0",
+    ("TANH", 1): "1.14.0",
     ("HARD_SWISH", 1): "1.15.0",
 }

@@ -64,7 +64,9 @@ def _lower_functional(model: Any, graph: Graph, env: dict[int, Tensor], prefix: 
             inputs = [env[id(kt)] for kt in in_kts]
             outputs = _lower_layer(layer, inputs, out_kts, graph, prefix)
             if len(outputs) != len(out_kts):
-                raise QGraphError(f"lowering of layer {layer.name!r} gave {len(outputs)} outputs, Keras has {len(out_kts)}")
+                raise QGraphError(
+                    f"lowering of layer {layer.name!r} gave {len(outputs)} outputs, Keras has {len(out_kts)}"
+                )
             for kt, t in zip(out_kts, outputs, strict=True):
                 env[id(kt)] = t
 
@@ -111,7 +113,9 @@ def _as_functional(model: Any) -> Any:
     name = type(model).__name__
     if name == "Sequential" and hasattr(model, "_functional"):  # Keras 3
         if model._functional is None:
-            raise QGraphError(f"Sequential model {model.name!r} is not built: give it a keras.Input or call build()")
+            raise QGraphError(
+                f"Sequential model {model.name!r} is not built: give it a keras.Input or call build()"
+            )
         return model._functional
     if hasattr(model, "_nodes_by_depth") and getattr(model, "_is_graph_network", True):
         if not getattr(model, "inputs", None):

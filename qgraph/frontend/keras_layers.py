@@ -35,13 +35,22 @@ class LowerCtx:
     def const(self, suffix: str, data: Any, dtype: str = "float32") -> Tensor:
         return self.graph.const(f"{self.name}/{suffix}", np.asarray(data, dtype=dtype), dtype)
 
-    def emit(self, type_: str, inputs: list[Tensor], shape: tuple[int, ...] | None = None,
-             suffix: str = "", **attrs: Any) -> Tensor:
+    def emit(
+        self,
+        type_: str,
+        inputs: list[Tensor],
+        shape: tuple[int, ...] | None = None,
+        suffix: str = "",
+        **attrs: Any,
+    ) -> Tensor:
         """Add one op; its output gets `shape` (default: the layer's output shape)."""
         name = f"{self.name}/{suffix}" if suffix else self.name
         out = self.graph.add_tensor(Tensor(f"{name}:0", shape or self.out_shapes[0], "float32"))
-        self.graph.add_op(Op(name, type_, attrs, {"layer": self.layer.name, "class": type(self.layer).__name__}),
-                          inputs, [out])
+        self.graph.add_op(
+            Op(name, type_, attrs, {"layer": self.layer.name, "class": type(self.layer).__name__}),
+            inputs,
+            [out],
+        )
         return out
 
     def fail(self, why: str) -> UnsupportedLayerError:
@@ -60,6 +69,7 @@ def lowers(*class_names: str):
         for n in class_names:
             LOWERINGS[n] = fn
         return fn
+
     return register
 
 
@@ -74,8 +84,14 @@ def activation(ctx: LowerCtx, fn_name: str, x: Tensor, suffix: str = "") -> Tens
     emit = lambda t, ins, sfx="", **a: ctx.emit(t, ins, x.shape, suffix + sfx if suffix else sfx, **a)  # noqa: E731
     if fn_name == "linear":
         return x
-    simple = {"relu": "RELU", "relu6": "RELU6", "sigmoid": "LOGISTIC", "tanh": "TANH",
-              "hard_silu": "HARD_SWISH", "hard_swish": "HARD_SWISH"}
+    simple = {
+        "relu": "RELU",
+        "relu6": "RELU6",
+        "sigmoid": "LOGISTIC",
+        "tanh": "TANH",
+        "hard_silu": "HARD_SWISH",
+        "hard_swish": "HARD_SWISH",
+    }
     if fn_name in simple:
         return emit(simple[fn_name], [x])
     if fn_name == "softmax":
@@ -88,8 +104,10 @@ def activation(ctx: LowerCtx, fn_name: str, x: Tensor, suffix: str = "") -> Tens
         shifted = emit("ADD", [scaled, ctx.const(f"{suffix}hs_offset", 3.0)], "hs_add", fused="NONE")
         clipped = emit("RELU6", [shifted], "hs_relu6")
         return emit("MUL", [clipped, ctx.const(f"{suffix}hs_div", 1.0 / 6.0)], fused="NONE")
-    raise ctx.fail(f"activation {fn_name!r} is not supported; supported: linear, relu, relu6, sigmoid, tanh, "
-                   "softmax, silu/swish, hard_sigmoid, hard_silu/hard_swish")
+    raise ctx.fail(
+        f"activation {fn_name!r} is not supported; supported: linear, relu, relu6, sigmoid, tanh, "
+        "softmax, silu/swish, hard_sigmoid, hard_silu/hard_swish"
+    )
 
 
 def _act_name(layer: Any) -> str:
@@ -114,7 +132,11 @@ def _activation_layer(ctx):
 @lowers("ReLU")
 def _relu(ctx):
     cfg = ctx.layer.get_config()
-    max_value, slope, threshold = cfg.get("max_value"), cfg.get("negative_slope", 0.0), cfg.get("threshold", 0.0)
+    max_value, slope, threshold = (
+        cfg.get("max_value"),
+        cfg.get("negative_slope", 0.0),
+        cfg.get("threshold", 0.0),
+    )
     if threshold:
         raise ctx.fail(f"ReLU threshold={threshold} is not supported (only 0)")
     if slope and max_value is None:
@@ -143,8 +165,16 @@ def _softmax(ctx):
     return [ctx.emit("SOFTMAX", [ctx.x], beta=1.0)]
 
 
-@lowers("Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout",
-        "AlphaDropout", "ActivityRegularization", "Identity")
+@lowers(
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "ActivityRegularization",
+    "Identity",
+)
 def _identity(ctx):
     return [ctx.emit("IDENTITY", [ctx.x])]
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from qgraph.frontend.keras_layers import LowerCtx, _with_activation, lowers
 
 
-def _pair(v) -> tuple[int, int]:
-    return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
+def _pair(v: Any) -> tuple[int, int]:
+    if isinstance(v, int | np.integer):
+        return int(v), int(v)
+    return int(v[0]), int(v[1])
 
 
 def _padding(ctx: LowerCtx) -> str:
@@ -38,22 +42,40 @@ def _conv2d(ctx):
     kernel = ctx.weight("kernel")  # H W I O
     filt = np.ascontiguousarray(kernel.transpose(3, 0, 1, 2))
     ins = [ctx.x, ctx.const("kernel", filt), ctx.const("bias", _bias(ctx, filt.shape[0]))]
-    return _with_activation(ctx, "CONV_2D", ins, padding=_padding(ctx), stride=_pair(cfg["strides"]),
-                            dilation=_pair(cfg["dilation_rate"]))
+    return _with_activation(
+        ctx,
+        "CONV_2D",
+        ins,
+        padding=_padding(ctx),
+        stride=_pair(cfg["strides"]),
+        dilation=_pair(cfg["dilation_rate"]),
+    )
 
 
 def _depthwise(ctx, kernel: np.ndarray, bias: np.ndarray, **extra):
     h, w, c, m = kernel.shape
     cfg = ctx.layer.get_config()
-    ins = [ctx.x, ctx.const("depthwise_kernel", kernel.reshape(1, h, w, c * m)), ctx.const("depthwise_bias", bias)]
-    return dict(inputs=ins, padding=_padding(ctx), stride=_pair(cfg["strides"]),
-                dilation=_pair(cfg["dilation_rate"]), depth_multiplier=m, **extra)
+    ins = [
+        ctx.x,
+        ctx.const("depthwise_kernel", kernel.reshape(1, h, w, c * m)),
+        ctx.const("depthwise_bias", bias),
+    ]
+    return dict(
+        inputs=ins,
+        padding=_padding(ctx),
+        stride=_pair(cfg["strides"]),
+        dilation=_pair(cfg["dilation_rate"]),
+        depth_multiplier=m,
+        **extra,
+    )
 
 
 @lowers("DepthwiseConv2D")
 def _depthwise_conv2d(ctx):
     _check_channels_last(ctx)
-    kernel = ctx.weight("depthwise_kernel") if ctx.weight("depthwise_kernel") is not None else ctx.weight("kernel")
+    kernel = (
+        ctx.weight("depthwise_kernel") if ctx.weight("depthwise_kernel") is not None else ctx.weight("kernel")
+    )
     spec = _depthwise(ctx, kernel, _bias(ctx, kernel.shape[2] * kernel.shape[3]))
     return _with_activation(ctx, "DEPTHWISE_CONV_2D", spec.pop("inputs"), **spec)
 
@@ -65,7 +87,9 @@ def _separable_conv2d(ctx):
     h, w, c, m = dw_kernel.shape
     spec = _depthwise(ctx, dw_kernel, np.zeros(c * m, np.float32))
     n, oh, ow, _ = ctx.out_shapes[0]
-    mid = ctx.emit("DEPTHWISE_CONV_2D", spec.pop("inputs"), (n, oh, ow, c * m), "depthwise", fused="NONE", **spec)
+    mid = ctx.emit(
+        "DEPTHWISE_CONV_2D", spec.pop("inputs"), (n, oh, ow, c * m), "depthwise", fused="NONE", **spec
+    )
     filt = np.ascontiguousarray(pw_kernel.transpose(3, 0, 1, 2))
     ins = [mid, ctx.const("pointwise_kernel", filt), ctx.const("bias", _bias(ctx, filt.shape[0]))]
     return _with_activation(ctx, "CONV_2D", ins, padding="VALID", stride=(1, 1), dilation=(1, 1))
@@ -87,8 +111,13 @@ def _batchnorm(ctx):
     c = ctx.x.shape[-1]
     gamma = ctx.weight("gamma") if ctx.layer.scale else np.ones(c, np.float32)
     beta = ctx.weight("beta") if ctx.layer.center else np.zeros(c, np.float32)
-    ins = [ctx.x, ctx.const("gamma", gamma), ctx.const("beta", beta),
-           ctx.const("moving_mean", ctx.weight("moving_mean")), ctx.const("moving_variance", ctx.weight("moving_variance"))]
+    ins = [
+        ctx.x,
+        ctx.const("gamma", gamma),
+        ctx.const("beta", beta),
+        ctx.const("moving_mean", ctx.weight("moving_mean")),
+        ctx.const("moving_variance", ctx.weight("moving_variance")),
+    ]
     return [ctx.emit("BATCH_NORM", ins, epsilon=float(ctx.layer.epsilon))]
 
 
@@ -134,7 +163,9 @@ def _rescaling(ctx):
     offset = np.asarray(ctx.layer.offset, np.float32)
     y = ctx.x
     if np.any(scale != 1.0):
-        y = ctx.emit("MUL", [y, ctx.const("scale", scale)], suffix="scale" if np.any(offset) else "", fused="NONE")
+        y = ctx.emit(
+            "MUL", [y, ctx.const("scale", scale)], suffix="scale" if np.any(offset) else "", fused="NONE"
+        )
     if np.any(offset != 0.0):
         y = ctx.emit("ADD", [y, ctx.const("offset", offset)], fused="NONE")
     return [y if y is not ctx.x else ctx.emit("IDENTITY", [ctx.x])]
@@ -145,8 +176,11 @@ def _binary_chain(op_type: str):
         acc = ctx.inputs[0]
         for i, other in enumerate(ctx.inputs[1:], start=1):
             last = i == len(ctx.inputs) - 1
-            acc = ctx.emit(op_type, [acc, other], suffix="" if last else f"{op_type.lower()}_{i}", fused="NONE")
+            acc = ctx.emit(
+                op_type, [acc, other], suffix="" if last else f"{op_type.lower()}_{i}", fused="NONE"
+            )
         return [acc]
+
     return lower
 
 
@@ -171,7 +205,9 @@ def _upsample(ctx):
     _, h, w, _ = ctx.out_shapes[0]
     size = ctx.const("size", [h, w], "int32")
     if cfg.get("interpolation", "nearest") == "nearest":
-        return [ctx.emit("RESIZE_NEAREST_NEIGHBOR", [ctx.x, size], align_corners=False, half_pixel_centers=False)]
+        return [
+            ctx.emit("RESIZE_NEAREST_NEIGHBOR", [ctx.x, size], align_corners=False, half_pixel_centers=False)
+        ]
     if cfg["interpolation"] == "bilinear":
         return [ctx.emit("RESIZE_BILINEAR", [ctx.x, size], align_corners=False, half_pixel_centers=True)]
     raise ctx.fail(f"interpolation={cfg['interpolation']!r} is not supported (only 'nearest' or 'bilinear')")

@@ -11,8 +11,16 @@ if TYPE_CHECKING:
     from qgraph.ir.graph import Graph
     from qgraph.ir.nodes import Tensor
 
-_SHORT = {"float32": "f32", "float16": "f16", "int32": "i32", "int64": "i64", "int16": "i16",
-          "int8": "i8", "uint8": "u8", "bool": "b"}
+_SHORT = {
+    "float32": "f32",
+    "float16": "f16",
+    "int32": "i32",
+    "int64": "i64",
+    "int16": "i16",
+    "int8": "i8",
+    "uint8": "u8",
+    "bool": "b",
+}
 
 
 def describe_tensor(t: Tensor, with_quant: bool = True) -> str:

@@ -111,7 +111,9 @@ class Graph:
         for port, t in enumerate(outputs):
             self._require_tensor(t)
             if self.producer(t) is not None:
-                raise ValueError(f"tensor {t.name!r} already has a producer; cannot also be written by {op.name!r}")
+                raise ValueError(
+                    f"tensor {t.name!r} already has a producer; cannot also be written by {op.name!r}"
+                )
             self.nx.add_edge(op.name, t.name, key=port)
         return op
 
@@ -247,7 +249,9 @@ class Graph:
     def _require_tensor(self, t: Tensor) -> None:
         node = self.nx.nodes.get(t.name)
         if node is None or node["obj"] is not t:
-            raise ValueError(f"tensor {t.name!r} is not part of graph {self.name!r}; add it with add_tensor first")
+            raise ValueError(
+                f"tensor {t.name!r} is not part of graph {self.name!r}; add it with add_tensor first"
+            )
 
     def _drop_if_dead(self, t: Tensor) -> None:
         if t.name in self.nx and self.nx.degree(t.name) == 0 and t.name not in self.inputs + self.outputs:

@@ -18,8 +18,21 @@ if TYPE_CHECKING:
     from qgraph.ir.graph import Graph
 
 #: ops whose single output has the shape of their first input.
-_SAME_SHAPE = {"RELU", "RELU6", "RELU_N1_TO_1", "LOGISTIC", "TANH", "SOFTMAX", "HARD_SWISH", "LEAKY_RELU",
-               "IDENTITY", "BATCH_NORM", "QUANTIZE", "DEQUANTIZE", "FAKE_QUANT"}
+_SAME_SHAPE = {
+    "RELU",
+    "RELU6",
+    "RELU_N1_TO_1",
+    "LOGISTIC",
+    "TANH",
+    "SOFTMAX",
+    "HARD_SWISH",
+    "LEAKY_RELU",
+    "IDENTITY",
+    "BATCH_NORM",
+    "QUANTIZE",
+    "DEQUANTIZE",
+    "FAKE_QUANT",
+}
 _QRANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "int32": (-(2**31), 2**31 - 1)}
 
 
@@ -35,7 +48,9 @@ def lint(graph: Graph) -> None:
     g = graph.nx
     for u, v in g.edges():
         if g.nodes[u]["kind"] == g.nodes[v]["kind"]:
-            errors.append(f"edge {u!r} -> {v!r} joins two {g.nodes[u]['kind']} nodes (graph must be bipartite)")
+            errors.append(
+                f"edge {u!r} -> {v!r} joins two {g.nodes[u]['kind']} nodes (graph must be bipartite)"
+            )
     if not nx.is_directed_acyclic_graph(g):
         errors.append(f"graph has a cycle: {nx.find_cycle(g)}")
     for name in graph.inputs + graph.outputs:
@@ -54,8 +69,10 @@ def _lint_op(graph: Graph, op) -> list[str]:
     errs = []
     if op.type not in PRE_LEGAL_TYPES and op.type not in builtin_op_names():
         errs.append(f"op {op.name!r}: unknown type {op.type!r}")
-    for direction, edges in (("input", graph.nx.in_edges(op.name, keys=True)),
-                             ("output", graph.nx.out_edges(op.name, keys=True))):
+    for direction, edges in (
+        ("input", graph.nx.in_edges(op.name, keys=True)),
+        ("output", graph.nx.out_edges(op.name, keys=True)),
+    ):
         ports = sorted(k for _, _, k in edges)
         if ports != list(range(len(ports))):
             errs.append(f"op {op.name!r}: {direction} ports {ports} are not dense from 0")
@@ -99,7 +116,9 @@ def _lint_quant(t: Tensor) -> list[str]:
         if not -len(t.shape) <= q.axis < len(t.shape):
             errs.append(f"tensor {t.name!r}: quantized axis {q.axis} out of range for shape {t.shape}")
         elif len(q.scale) != t.shape[q.axis]:
-            errs.append(f"tensor {t.name!r}: {len(q.scale)} scales for axis {q.axis} of size {t.shape[q.axis]}")
+            errs.append(
+                f"tensor {t.name!r}: {len(q.scale)} scales for axis {q.axis} of size {t.shape[q.axis]}"
+            )
     elif len(q.scale) != 1:
         errs.append(f"tensor {t.name!r}: per-tensor quantization needs exactly one scale")
     lo, hi = _QRANGE.get(q.dtype, (None, None))

@@ -67,7 +67,9 @@ class Tensor:
 
     def copy(self) -> Tensor:
         # Constant data is shared, never mutated in place by passes (they assign new arrays).
-        return Tensor(self.name, self.shape, self.dtype, self.data, copy.deepcopy(self.quant), dict(self.meta))
+        return Tensor(
+            self.name, self.shape, self.dtype, self.data, copy.deepcopy(self.quant), dict(self.meta)
+        )
 
 
 @dataclass

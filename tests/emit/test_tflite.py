@@ -35,6 +35,7 @@ def compiled(zoo):
         if (name, framework) not in cache:
             cache[name, framework] = qgraph.compile(zoo.get(name, framework), target="cpu", quantize="float")
         return cache[name, framework]
+
     return get
 
 
@@ -50,8 +51,15 @@ def test_float_tflite_runs_in_litert_and_matches_keras(zoo, compiled, name, fram
 def test_sequential_cnn_and_digits_cnn_match_keras(digits):
     import keras
 
-    model = keras.Sequential([keras.Input((12, 12, 2)), keras.layers.Conv2D(4, 3, activation="relu"),
-                              keras.layers.MaxPooling2D(), keras.layers.Flatten(), keras.layers.Dense(3)])
+    model = keras.Sequential(
+        [
+            keras.Input((12, 12, 2)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3),
+        ]
+    )
     x = np.random.default_rng(0).normal(size=(4, 12, 12, 2)).astype(np.float32)
     assert rel_err(run_tflite(qgraph.compile(model).tflite, x), model.predict(x, verbose=0)) < 1e-4
     dmodel, (_, _, x_test, _) = digits

@@ -34,8 +34,15 @@ def test_nested_models_are_flattened_with_prefixed_names(zoo):
 def test_mobilenetv2_lowers_to_expected_op_mix(zoo):
     summary = qgraph.load(zoo.get("mobilenetv2")).summary()
     assert summary["ops_by_type"] == {
-        "ADD": 10, "BATCH_NORM": 52, "CONV_2D": 35, "DEPTHWISE_CONV_2D": 17, "FULLY_CONNECTED": 1,
-        "MEAN": 1, "PAD": 4, "RELU6": 35, "SOFTMAX": 1,
+        "ADD": 10,
+        "BATCH_NORM": 52,
+        "CONV_2D": 35,
+        "DEPTHWISE_CONV_2D": 17,
+        "FULLY_CONNECTED": 1,
+        "MEAN": 1,
+        "PAD": 4,
+        "RELU6": 35,
+        "SOFTMAX": 1,
     }
     graph, model = qgraph.load(zoo.get("mobilenetv2")), zoo.get("mobilenetv2")
     ir_kernels = sum(t.data.size for t in graph.tensors() if t.is_constant and t.name.endswith("kernel"))
@@ -46,7 +53,9 @@ def test_mobilenetv2_lowers_to_expected_op_mix(zoo):
 def test_sequential_model_loads(zoo):
     import keras
 
-    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(2)])
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(2)]
+    )
     graph = qgraph.load(model)
     assert [op.type for op in graph.ops()] == ["FULLY_CONNECTED", "RELU", "FULLY_CONNECTED"]
     x = np.random.default_rng(0).normal(size=(3, 6)).astype(np.float32)

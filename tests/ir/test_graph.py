@@ -101,8 +101,13 @@ def test_lint_reports_every_violation_by_name():
     with pytest.raises(LintError) as err:
         g.lint()
     msg = str(err.value)
-    for fragment in ("'orphan' has no producer", "unknown type 'NOT_AN_OP'", "2 scales for axis 0 of size 3",
-                     "cycle", "ports [0, 1, 2, 5]"):
+    for fragment in (
+        "'orphan' has no producer",
+        "unknown type 'NOT_AN_OP'",
+        "2 scales for axis 0 of size 3",
+        "cycle",
+        "ports [0, 1, 2, 5]",
+    ):
         assert fragment in msg, fragment
 
 

@@ -25,32 +25,74 @@ def weights(r: np.random.Generator, *shape) -> np.ndarray:
     return r.uniform(-0.5, 0.5, size=shape).astype(np.float32)
 
 
-def conv2d(g: Graph, r, name: str, x: Tensor, out_shape, out_ch: int, kernel=(3, 3), stride=(1, 1),
-           padding="SAME", fused="NONE") -> tuple[Op, Tensor]:
+def conv2d(
+    g: Graph,
+    r,
+    name: str,
+    x: Tensor,
+    out_shape,
+    out_ch: int,
+    kernel=(3, 3),
+    stride=(1, 1),
+    padding="SAME",
+    fused="NONE",
+) -> tuple[Op, Tensor]:
     in_ch = x.shape[-1]
     w = g.const(f"{name}/filter", weights(r, out_ch, kernel[0], kernel[1], in_ch))
     b = g.const(f"{name}/bias", weights(r, out_ch))
     y = act(g, f"{name}:0", out_shape)
-    op = g.add_op(Op(name, "CONV_2D", {"padding": padding, "stride": tuple(stride), "dilation": (1, 1),
-                                       "fused": fused}), [x, w, b], [y])
+    op = g.add_op(
+        Op(
+            name, "CONV_2D", {"padding": padding, "stride": tuple(stride), "dilation": (1, 1), "fused": fused}
+        ),
+        [x, w, b],
+        [y],
+    )
     return op, y
 
 
-def depthwise(g: Graph, r, name: str, x: Tensor, out_shape, multiplier: int = 1, kernel=(3, 3), stride=(1, 1),
-              padding="SAME", fused="NONE") -> tuple[Op, Tensor]:
+def depthwise(
+    g: Graph,
+    r,
+    name: str,
+    x: Tensor,
+    out_shape,
+    multiplier: int = 1,
+    kernel=(3, 3),
+    stride=(1, 1),
+    padding="SAME",
+    fused="NONE",
+) -> tuple[Op, Tensor]:
     cm = x.shape[-1] * multiplier
     w = g.const(f"{name}/filter", weights(r, 1, kernel[0], kernel[1], cm))
     y = act(g, f"{name}:0", out_shape)
-    op = g.add_op(Op(name, "DEPTHWISE_CONV_2D", {"padding": padding, "stride": tuple(stride), "dilation": (1, 1),
-                                                 "depth_multiplier": multiplier, "fused": fused}),
-                  [x, w, g.const(f"{name}/bias", weights(r, cm))], [y])
+    op = g.add_op(
+        Op(
+            name,
+            "DEPTHWISE_CONV_2D",
+            {
+                "padding": padding,
+                "stride": tuple(stride),
+                "dilation": (1, 1),
+                "depth_multiplier": multiplier,
+                "fused": fused,
+            },
+        ),
+        [x, w, g.const(f"{name}/bias", weights(r, cm))],
+        [y],
+    )
     return op, y
 
 
 def dense(g: Graph, r, name: str, x: Tensor, units: int, fused="NONE") -> tuple[Op, Tensor]:
     y = act(g, f"{name}:0", (*x.shape[:-1], units))
-    w, b = g.const(f"{name}/weights", weights(r, units, x.shape[-1])), g.const(f"{name}/bias", weights(r, units))
-    op = g.add_op(Op(name, "FULLY_CONNECTED", {"fused": fused, "keep_num_dims": len(x.shape) > 2}), [x, w, b], [y])
+    w, b = (
+        g.const(f"{name}/weights", weights(r, units, x.shape[-1])),
+        g.const(f"{name}/bias", weights(r, units)),
+    )
+    op = g.add_op(
+        Op(name, "FULLY_CONNECTED", {"fused": fused, "keep_num_dims": len(x.shape) > 2}), [x, w, b], [y]
+    )
     return op, y
 
 
@@ -104,11 +146,15 @@ def evaluate(g: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 def random_inputs(g: Graph, batch: int = 2, seed: int = 1) -> list[np.ndarray]:
     r = rng(seed)
-    return [r.uniform(-1.0, 1.0, size=[batch if d < 0 else d for d in g.tensor(n).shape]).astype(np.float32)
-            for n in g.inputs]
+    return [
+        r.uniform(-1.0, 1.0, size=[batch if d < 0 else d for d in g.tensor(n).shape]).astype(np.float32)
+        for n in g.inputs
+    ]
 
 
-def assert_same_numerics(before: Graph, after: Graph, batch: int = 2, inputs: list[np.ndarray] | None = None) -> None:
+def assert_same_numerics(
+    before: Graph, after: Graph, batch: int = 2, inputs: list[np.ndarray] | None = None
+) -> None:
     """Emit both graphs with the Keras emitter and compare their outputs on random input
     (or on `inputs`, e.g. for a graph with unknown spatial dims)."""
     assert len(before.outputs) == len(after.outputs)

@@ -27,17 +27,21 @@ def _graph(kind: str, fused: str = "NONE"):
     """x -> conv (3->4 ch) | depthwise (3 ch x multiplier 2) | dense (5->4) -> BATCH_NORM -> RELU6 -> y."""
     g, r = Graph(f"{kind}_bn"), rng()
     x = act(g, "x", (-1, 5) if kind == "dense" else (-1, 6, 6, 3))
-    producer, p_out = {"conv": lambda: conv2d(g, r, "conv", x, (-1, 6, 6, 4), 4, fused=fused),
-                       "depthwise": lambda: depthwise(g, r, "dw", x, (-1, 6, 6, 6), multiplier=2, fused=fused),
-                       "dense": lambda: dense(g, r, "fc", x, 4, fused=fused)}[kind]()
+    producer, p_out = {
+        "conv": lambda: conv2d(g, r, "conv", x, (-1, 6, 6, 4), 4, fused=fused),
+        "depthwise": lambda: depthwise(g, r, "dw", x, (-1, 6, 6, 6), multiplier=2, fused=fused),
+        "dense": lambda: dense(g, r, "fc", x, 4, fused=fused),
+    }[kind]()
     _, bn_out = batch_norm(g, r, "bn", p_out)
     _, y = unary(g, "relu6", "RELU6", bn_out)
     g.inputs, g.outputs = ["x"], [y.name]
     return g, producer
 
 
-@pytest.mark.parametrize(("kind", "op_type"), [("conv", "CONV_2D"), ("depthwise", "DEPTHWISE_CONV_2D"),
-                                               ("dense", "FULLY_CONNECTED")])
+@pytest.mark.parametrize(
+    ("kind", "op_type"),
+    [("conv", "CONV_2D"), ("depthwise", "DEPTHWISE_CONV_2D"), ("dense", "FULLY_CONNECTED")],
+)
 def test_bn_folds_into_producer(kind, op_type):
     g, producer = _graph(kind)
     before = g.copy()
@@ -68,7 +72,9 @@ def test_standalone_bn_on_graph_input_lowered_to_mul_add():
     assert g.inputs_of(mul)[0].name == "x" and g.outputs_of(add)[0].name == "bn:0"
     assert mul.attrs["fused"] == add.attrs["fused"] == "NONE"
     assert g.inputs_of(mul)[1].shape == g.inputs_of(add)[1].shape == (3,)
-    assert messages(ctx) == ["lowered bn to MUL+ADD: its input comes from a graph input, not a conv or dense op"]
+    assert messages(ctx) == [
+        "lowered bn to MUL+ADD: its input comes from a graph input, not a conv or dense op"
+    ]
     g.lint()
     assert_same_numerics(before, g)
 

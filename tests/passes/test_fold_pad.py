@@ -11,15 +11,18 @@ from tests.passes.helpers import act, assert_same_numerics, conv2d, messages, op
 from tests.passes.helpers import depthwise as depthwise_conv
 
 
-@pytest.mark.parametrize(("size", "kernel", "stride", "dilation", "want"), [
-    (224, 3, 2, 1, (0, 1)),   # MobileNetV2 stem: even input, 3x3/2
-    (224, 7, 2, 1, (2, 3)),   # ResNet stem: 7x7/2 (ResNet pads (3, 3) instead)
-    (7, 3, 1, 1, (1, 1)),     # stride 1: symmetric
-    (225, 3, 2, 1, (1, 1)),   # odd input, 3x3/2
-    (8, 1, 1, 1, (0, 0)),     # 1x1 needs no padding
-    (5, 3, 1, 2, (2, 2)),     # dilation 2: effective kernel 5
-    (4, 1, 2, 1, (0, 0)),     # total would be negative: clamped to 0
-])
+@pytest.mark.parametrize(
+    ("size", "kernel", "stride", "dilation", "want"),
+    [
+        (224, 3, 2, 1, (0, 1)),  # MobileNetV2 stem: even input, 3x3/2
+        (224, 7, 2, 1, (2, 3)),  # ResNet stem: 7x7/2 (ResNet pads (3, 3) instead)
+        (7, 3, 1, 1, (1, 1)),  # stride 1: symmetric
+        (225, 3, 2, 1, (1, 1)),  # odd input, 3x3/2
+        (8, 1, 1, 1, (0, 0)),  # 1x1 needs no padding
+        (5, 3, 1, 2, (2, 2)),  # dilation 2: effective kernel 5
+        (4, 1, 2, 1, (0, 0)),  # total would be negative: clamped to 0
+    ],
+)
 def test_same_padding_matches_hand_computed_values(size, kernel, stride, dilation, want):
     assert same_padding(size, kernel, stride, dilation) == want
 
@@ -33,7 +36,9 @@ def _pad_conv(paddings, kernel, stride, size=8, padding="VALID", depthwise=False
     g.add_op(Op("pad", "PAD"), [x, g.const("pad/paddings", pads)], [padded])
     out = -(-size // stride) if padding == "SAME" else (padded.shape[1] - kernel) // stride + 1
     if depthwise:
-        _, y = depthwise_conv(g, r, "dw", padded, (-1, out, out, 3), 1, (kernel, kernel), (stride, stride), padding)
+        _, y = depthwise_conv(
+            g, r, "dw", padded, (-1, out, out, 3), 1, (kernel, kernel), (stride, stride), padding
+        )
     else:
         _, y = conv2d(g, r, "conv", padded, (-1, out, out, 4), 4, (kernel, kernel), (stride, stride), padding)
     g.inputs, g.outputs = ["x"], [y.name]
@@ -64,7 +69,10 @@ def test_pad_not_folded_when_padding_differs_from_same():
     assert not changed
     assert op_types(g) == ["PAD", "CONV_2D"]
     assert g.op("conv").attrs["padding"] == "VALID"
-    assert messages(ctx)[-1] == "kept pad: padding [[3, 3], [3, 3]] differs from SAME's [(2, 3), (2, 3)] for conv"
+    assert (
+        messages(ctx)[-1]
+        == "kept pad: padding [[3, 3], [3, 3]] differs from SAME's [(2, 3), (2, 3)] for conv"
+    )
     g.lint()
     assert_same_numerics(before, g)
 
@@ -84,7 +92,9 @@ def test_pad_not_folded_when_it_pads_channels():
     changed, ctx = run_pass(FoldPad(), g)
     assert not changed
     assert op_types(g) == ["PAD", "CONV_2D"]
-    assert messages(ctx)[-1] == "kept pad: it pads the batch or channel axis: [[0, 0], [0, 1], [0, 1], [0, 1]]"
+    assert (
+        messages(ctx)[-1] == "kept pad: it pads the batch or channel axis: [[0, 0], [0, 1], [0, 1], [0, 1]]"
+    )
     g.lint()
 
 
@@ -119,7 +129,9 @@ def test_pad_not_folded_when_spatial_size_is_unknown():
     g, r = Graph("dynamic"), rng()
     x = act(g, "x", (-1, -1, -1, 3))
     padded = act(g, "x_padded", (-1, -1, -1, 3))
-    g.add_op(Op("pad", "PAD"), [x, g.const("pad/paddings", np.int32([[0, 0], [1, 1], [1, 1], [0, 0]]))], [padded])
+    g.add_op(
+        Op("pad", "PAD"), [x, g.const("pad/paddings", np.int32([[0, 0], [1, 1], [1, 1], [0, 0]]))], [padded]
+    )
     conv2d(g, r, "conv", padded, (-1, -1, -1, 4), 4, stride=(2, 2), padding="VALID")
     g.inputs, g.outputs = ["x"], ["conv:0"]
     before = g.copy()

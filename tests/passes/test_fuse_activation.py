@@ -80,8 +80,13 @@ def test_fused_activation_refused_on_concat_for_edgetpu():
     g, concat = _binary_act("CONCATENATION", attrs={"axis": -1})
     before = g.copy()
     changed, ctx = run_pass(FuseActivation(), g, PassContext(target=get_target("edgetpu")))
-    _kept(g, ctx, changed, ["CONCATENATION", "RELU"],
-          "kept act: CONCATENATION cannot carry a fused activation on this target")
+    _kept(
+        g,
+        ctx,
+        changed,
+        ["CONCATENATION", "RELU"],
+        "kept act: CONCATENATION cannot carry a fused activation on this target",
+    )
     assert concat.attrs["fused"] == "NONE"
     assert_same_numerics(before, g)
 
@@ -90,13 +95,21 @@ def test_fused_activation_refused_on_max_pool_for_edgetpu():
     g = Graph("pool_act")
     x = act(g, "x", (-1, 4, 4, 3))
     p = act(g, "pool:0", (-1, 2, 2, 3))
-    g.add_op(Op("pool", "MAX_POOL_2D", {"filter": (2, 2), "stride": (2, 2), "padding": "VALID", "fused": "NONE"}),
-             [x], [p])
+    g.add_op(
+        Op("pool", "MAX_POOL_2D", {"filter": (2, 2), "stride": (2, 2), "padding": "VALID", "fused": "NONE"}),
+        [x],
+        [p],
+    )
     unary(g, "act", "RELU6", p)
     g.inputs, g.outputs = ["x"], ["act:0"]
     changed, ctx = run_pass(FuseActivation(), g, PassContext(target=get_target("edgetpu")))
-    _kept(g, ctx, changed, ["MAX_POOL_2D", "RELU6"],
-          "kept act: MAX_POOL_2D cannot carry a fused activation on this target")
+    _kept(
+        g,
+        ctx,
+        changed,
+        ["MAX_POOL_2D", "RELU6"],
+        "kept act: MAX_POOL_2D cannot carry a fused activation on this target",
+    )
 
 
 def test_relu_not_fused_when_producer_output_is_graph_output():
@@ -141,6 +154,9 @@ def test_second_activation_in_a_chain_not_fused():
     assert changed
     assert op_types(g) == ["CONV_2D", "RELU6"]
     assert conv.attrs["fused"] == "RELU"
-    assert messages(ctx) == ["kept act2: conv already has fused RELU", "fused 1 activations into their producers"]
+    assert messages(ctx) == [
+        "kept act2: conv already has fused RELU",
+        "fused 1 activations into their producers",
+    ]
     g.lint()
     assert_same_numerics(before, g)
