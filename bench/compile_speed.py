@@ -22,8 +22,9 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 DESCRIPTION = """\
 Compare compile (Keras -> .tflite, float32) speed of qgraph against the
@@ -35,8 +36,8 @@ Models (random weights, weights=None; nothing is downloaded):
 
 For each model, in this order:
   1. qgraph:    qgraph.compile(model, target="cpu", quantize="float").tflite
-     one untimed-for-the-median warm-up call (its time is reported as
-     "first call"), then --qgraph-repeats timed calls; the median is reported.
+     one warm-up call (timed and reported as "first call", but not part of
+     the median), then --qgraph-repeats timed calls; the median is reported.
   2. converter: tf.lite.TFLiteConverter.from_keras_model(model).convert()
      (building the converter object is inside the timed region), same scheme
      with --converter-repeats timed calls.
@@ -44,6 +45,8 @@ For each model, in this order:
   call includes one-off tracing / import / JIT costs; a user pays it once per
   process (for the first model; later models in the same process already have
   the libraries loaded, so their "first call" is per-model tracing only).
+  Importing TensorFlow / Keras and building the model happen before any
+  timing and are not counted for either tool.
 
 Reported per model:
   - first-call and median seconds for each tool, and the speedup
@@ -152,7 +155,7 @@ def calibrate_batchnorm(model, seed: int) -> int:
     shape = (8,) + tuple(int(d) for d in model.inputs[0].shape[1:])
     xb = np.random.default_rng(seed + 1).uniform(-1.0, 1.0, size=shape).astype(np.float32)
     model(xb, training=True)
-    for layer, m in zip(bns, saved):
+    for layer, m in zip(bns, saved, strict=True):
         layer.momentum = m
     return len(bns)
 
@@ -237,8 +240,28 @@ def environment() -> list[str]:
         f"GPU: {', '.join(g.name for g in gpus) if gpus else 'none'}",
         f"OS: {platform.platform()}",
         f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-        f"ai-edge-litert {ver('ai-edge-litert')}, qgraph {ver('qgraph')}",
+        f"ai-edge-litert {ver('ai-edge-litert')}, qgraph {ver('qgraph')} (git {qgraph_revision()})",
     ]
+
+
+def qgraph_revision() -> str:
+    """The git commit of the qgraph checkout being measured (read-only git calls)."""
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        sha = subprocess.run(
+            ["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return sha + (" + uncommitted changes" if dirty else "")
 
 
 def loadavg() -> str:
@@ -294,17 +317,40 @@ def table(results: dict[str, tuple[ToolResult, ToolResult]], args) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS),
-                   help="models to benchmark (default: %(default)s)")
-    p.add_argument("--qgraph-repeats", type=int, default=5, metavar="N",
-                   help="timed qgraph.compile calls per model after the warm-up (default: %(default)s)")
-    p.add_argument("--converter-repeats", type=int, default=3, metavar="N",
-                   help="timed TFLiteConverter calls per model after the warm-up (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed for the model weights and the test input (default: %(default)s)")
-    p.add_argument("--no-calibrated-check", dest="calibrated_check", action="store_false",
-                   help="skip the second correctness check on BN-calibrated weights (saves one "
-                        "untimed compile per tool and model)")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        choices=MODELS,
+        default=list(MODELS),
+        help="models to benchmark (default: %(default)s)",
+    )
+    p.add_argument(
+        "--qgraph-repeats",
+        type=int,
+        default=5,
+        metavar="N",
+        help="timed qgraph.compile calls per model after the warm-up (default: %(default)s)",
+    )
+    p.add_argument(
+        "--converter-repeats",
+        type=int,
+        default=3,
+        metavar="N",
+        help="timed TFLiteConverter calls per model after the warm-up (default: %(default)s)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed for the model weights and the test input (default: %(default)s)",
+    )
+    p.add_argument(
+        "--no-calibrated-check",
+        dest="calibrated_check",
+        action="store_false",
+        help="skip the second correctness check on BN-calibrated weights (saves one "
+        "untimed compile per tool and model)",
+    )
     p.add_argument("--markdown", metavar="PATH", help="also write the Markdown table to PATH")
     args = p.parse_args(argv)
     if args.qgraph_repeats < 1 or args.converter_repeats < 1:
@@ -316,8 +362,11 @@ def main(argv: list[str] | None = None) -> int:
     print("# qgraph compile-speed benchmark (float32)\n")
     for line in env:
         print(f"- {line}")
-    print(f"- repeats: qgraph {args.qgraph_repeats}, converter {args.converter_repeats} "
-          f"(each after one warm-up call); seed {args.seed}\n", flush=True)
+    print(
+        f"- repeats: qgraph {args.qgraph_repeats}, converter {args.converter_repeats} "
+        f"(each after one warm-up call); seed {args.seed}\n",
+        flush=True,
+    )
 
     results: dict[str, tuple[ToolResult, ToolResult]] = {}
     for name in args.models:

@@ -8,11 +8,36 @@ import qgraph
 
 @qgraph.hookimpl
 def qgraph_passes():
-    from qgraph.passes import fold_batchnorm, fold_pad, fuse_activation, remove_identity
+    from qgraph.passes import (
+        calibrate,
+        dynamic_range,
+        float16_weights,
+        fold_batchnorm,
+        fold_constant_scale,
+        fold_pad,
+        fuse_activation,
+        insert_io_quantize,
+        materialize_int8,
+        propagate_same_scale,
+        quantize_activations,
+        quantize_weights,
+        remove_identity,
+        unify_concat_scales,
+    )
 
     return [
         remove_identity.RemoveIdentity(),
         fold_pad.FoldPad(),
         fold_batchnorm.FoldBatchNorm(),
+        fold_constant_scale.FoldConstantScale(),
         fuse_activation.FuseActivation(),
+        calibrate.Calibrate(),
+        quantize_activations.QuantizeActivations(),
+        unify_concat_scales.UnifyConcatScales(),
+        propagate_same_scale.PropagateSameScale(),
+        quantize_weights.QuantizeWeights(),
+        insert_io_quantize.InsertIOQuantize(),
+        materialize_int8.MaterializeInt8(),
+        dynamic_range.DynamicRange(),
+        float16_weights.Float16Weights(),
     ]

@@ -15,7 +15,10 @@ from qgraph.targets import Incompatibility, get_target
 
 QUANTIZE_MODES = ("float", "dynamic", "float16", "int8")
 #: modes this release writes; the others are declared by targets and arrive with the PTQ work.
-IMPLEMENTED_MODES = ("float",)
+IMPLEMENTED_MODES = QUANTIZE_MODES
+#: options every target takes (target-specific ones come from `Target.options`).
+GENERAL_OPTIONS = ("representative_data", "io_dtype", "calibration_method", "percentile", "per_channel_dense",
+                   "max_calibration_samples")
 
 
 @dataclass
@@ -72,7 +75,7 @@ def compile_graph(
             f"quantize={mode!r} is not implemented in qgraph {_version()} yet; "
             f"available now: {', '.join(IMPLEMENTED_MODES)}"
         )
-    unknown = set(options) - set(tgt.options)
+    unknown = set(options) - set(tgt.options) - set(GENERAL_OPTIONS)
     if unknown:
         raise OptionError(
             f"unknown option(s) {sorted(unknown)} for target {tgt.name!r}; "

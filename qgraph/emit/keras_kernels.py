@@ -144,6 +144,9 @@ KERNELS["LOGISTIC"] = lambda ins, a: ops.sigmoid(ins[0])
 KERNELS["TANH"] = lambda ins, a: ops.tanh(ins[0])
 KERNELS["HARD_SWISH"] = lambda ins, a: ops.hard_swish(ins[0])
 KERNELS["IDENTITY"] = lambda ins, a: ins[0]
+# In the float simulation a requantize is the identity; fake-quant simulation lives in the QAT layers.
+KERNELS["QUANTIZE"] = lambda ins, a: ins[0]
+KERNELS["DEQUANTIZE"] = lambda ins, a: ins[0]
 KERNELS["SOFTMAX"] = lambda ins, a: ops.softmax(
     ins[0] if a.get("beta", 1.0) == 1.0 else ins[0] * a["beta"], axis=-1
 )

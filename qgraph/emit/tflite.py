@@ -8,6 +8,7 @@ Speed: weights are copied once into a pre-sized builder (no per-element Python l
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import flatbuffers
@@ -69,21 +70,24 @@ def serialize(graph: Graph, description: str = "qgraph") -> bytes:
     order = list(graph.inputs)
     for op in ops:
         order += [t.name for t in graph.inputs_of(op) + graph.outputs_of(op)]
+    shared: dict[tuple, int] = {}
     for name in dict.fromkeys(order):
         ctx.tensor_index[name] = len(sub.tensors)
-        sub.tensors.append(_tensor(graph.tensor(name), model.buffers))
+        sub.tensors.append(_tensor(graph.tensor(name), model.buffers, shared))
 
-    codes: dict[tuple, int] = {}
-    model.operatorCodes, used = [], set()
-    for op in ops:
-        enc = encode(op, ctx)
-        key = (enc.builtin, enc.custom_code, enc.version)
-        if key not in codes:
-            codes[key] = len(model.operatorCodes)
-            model.operatorCodes.append(_opcode(enc))
-        used.add((enc.builtin, enc.version))
+    encodings = [encode(op, ctx) for op in ops]
+    # One operator code per builtin, at the highest version any of its ops needs (as the
+    # converter writes it): a kernel registered at version n also runs what earlier ones did.
+    top: dict[tuple, int] = {}
+    for enc in encodings:
+        key = (enc.builtin, enc.custom_code)
+        top[key] = max(top.get(key, 0), enc.version)
+    codes = {key: i for i, key in enumerate(top)}
+    model.operatorCodes = [_opcode(OpEncoding(b, top[b, c], custom_code=c)) for b, c in top]
+    used = {(b, v) for (b, _), v in top.items()}
+    for op, enc in zip(ops, encodings, strict=True):
         o = S.OperatorT()
-        o.opcodeIndex = codes[key]
+        o.opcodeIndex = codes[enc.builtin, enc.custom_code]
         o.inputs = [ctx.tensor_index[t.name] for t in graph.inputs_of(op)]
         o.outputs = [ctx.tensor_index[t.name] for t in graph.outputs_of(op)]
         if enc.options_type is not None:
@@ -102,7 +106,7 @@ def serialize(graph: Graph, description: str = "qgraph") -> bytes:
     return bytes(builder.Output())
 
 
-def _tensor(t: Tensor, buffers: list) -> S.TensorT:
+def _tensor(t: Tensor, buffers: list, shared: dict[tuple, int]) -> S.TensorT:
     out = S.TensorT()
     out.name, out.type = t.name, TENSOR_TYPES[t.dtype]
     out.shape = [1 if d < 0 else d for d in t.shape]
@@ -110,10 +114,15 @@ def _tensor(t: Tensor, buffers: list) -> S.TensorT:
         out.shapeSignature = list(t.shape)
     out.buffer = 0
     if t.data is not None:
-        buf = _AlignedBufferT()
-        buf.data = np.ascontiguousarray(t.data, dtype=np.dtype(t.dtype).newbyteorder("<")).reshape(-1)
-        out.buffer = len(buffers)
-        buffers.append(buf)
+        data = np.ascontiguousarray(t.data, dtype=np.dtype(t.dtype).newbyteorder("<")).reshape(-1)
+        # Identical constants share one buffer (zero biases after folding, repeated shapes).
+        key = (data.dtype.str, data.size, hashlib.blake2b(memoryview(data).cast("B"), digest_size=16).digest())
+        if key not in shared:
+            buf = _AlignedBufferT()
+            buf.data = data
+            shared[key] = len(buffers)
+            buffers.append(buf)
+        out.buffer = shared[key]
     if t.quant is not None:
         q = S.QuantizationParametersT()
         q.scale, q.zeroPoint = (

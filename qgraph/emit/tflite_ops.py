@@ -4,7 +4,7 @@ what qgraph writes) and options object. `encode(op, ctx)` asks plugins first."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from qgraph.emit.schema import S
@@ -184,9 +184,45 @@ def _resize(op, ctx):
     return OpEncoding(op.type, 3 if half else 1, name, _opts(cls, alignCorners=align, halfPixelCenters=half))
 
 
-@encoder("RELU", "RELU6", "RELU_N1_TO_1", "LOGISTIC", "TANH", "HARD_SWISH")
+@encoder("RELU", "RELU6", "RELU_N1_TO_1", "LOGISTIC", "TANH", "HARD_SWISH", "QUANTIZE", "DEQUANTIZE")
 def _no_options(op, ctx):
     return OpEncoding(op.type, 1)
+
+
+#: int8 kernels that are version 2 (op_version.cc), unless an option asks for more.
+_INT8_V2 = frozenset({"ADD", "SUB", "MUL", "CONCATENATION", "MAX_POOL_2D", "AVERAGE_POOL_2D", "SOFTMAX", "MEAN",
+                      "REDUCE_MAX", "RELU", "RELU6", "LOGISTIC", "TANH", "PAD", "MAXIMUM", "MINIMUM", "LEAKY_RELU",
+                      "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "TRANSPOSE", "DEQUANTIZE"})
+
+
+def dtype_version(op: Op, ctx: SerializeCtx, enc: OpEncoding) -> int:
+    """The op version the tensor types require (int8 kernels, hybrid weights, float16)."""
+    ins = ctx.graph.inputs_of(op)
+    x = ins[0].dtype if ins else "float32"
+    weights = ins[1] if len(ins) > 1 else None
+    version = enc.version
+    if x in ("int8", "uint8"):
+        if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            version = max(version, 3)
+        elif op.type == "FULLY_CONNECTED":
+            version = max(version, 4)
+        elif op.type in _INT8_V2:
+            version = max(version, 2)
+        if op.type == "MUL" and _mul_needs_v3(ins, ctx.graph.outputs_of(op)[0]):
+            version = max(version, 3)
+    elif x == "float32" and weights is not None and weights.dtype == "int8":  # hybrid (dynamic range)
+        per_axis = weights.quant is not None and weights.quant.axis is not None
+        version = max(version, {"CONV_2D": 5 if per_axis else 2, "DEPTHWISE_CONV_2D": 6 if per_axis else 4,
+                                "FULLY_CONNECTED": 12 if per_axis else 3}.get(op.type, version))
+    elif x == "float16" and op.type == "DEQUANTIZE":
+        version = max(version, 3)
+    return version
+
+
+def _mul_needs_v3(ins, out) -> bool:
+    if any(t.quant is None for t in (*ins[:2], out)):
+        return False
+    return float(ins[0].quant.scale[0]) * float(ins[1].quant.scale[0]) / float(out.quant.scale[0]) >= 1.0
 
 
 def encode(op: Op, ctx: SerializeCtx) -> OpEncoding:
@@ -206,7 +242,9 @@ def encode(op: Op, ctx: SerializeCtx) -> OpEncoding:
             f"supported: {', '.join(sorted(ENCODERS))}. Plugins add ops with the "
             "qgraph_serialize_op hook."
         )
-    return ENCODERS[op.type](op, ctx)
+    enc = ENCODERS[op.type](op, ctx)
+    version = dtype_version(op, ctx, enc)
+    return enc if version == enc.version else replace(enc, version=version)
 
 
 #: Minimum runtime per (op, version), from TensorFlow's runtime_version.cc, for what qgraph writes.
@@ -239,5 +277,12 @@ MIN_RUNTIME = {
     ("RELU_N1_TO_1", 1): "1.5.0",
     ("LOGISTIC", 1): "1.5.0",
     ("TANH", 1): "1.14.0",
-    ("HARD_SWISH", 1): "1.15.0",
+    ("HARD_SWISH", 1): "1.15.0", ("QUANTIZE", 1): "1.14.0", ("DEQUANTIZE", 1): "1.13.1",
+    ("DEQUANTIZE", 2): "1.14.0", ("DEQUANTIZE", 3): "1.15.0", ("CONV_2D", 2): "1.14.0", ("CONV_2D", 3): "1.14.0",
+    ("CONV_2D", 5): "2.4.0", ("DEPTHWISE_CONV_2D", 3): "1.14.0", ("DEPTHWISE_CONV_2D", 4): "2.2.0",
+    ("DEPTHWISE_CONV_2D", 6): "2.3.0", ("FULLY_CONNECTED", 3): "1.14.0", ("FULLY_CONNECTED", 4): "1.14.0",
+    ("FULLY_CONNECTED", 12): "2.17.0", ("MUL", 3): "1.15.0",
+    **{(op, 2): "1.14.0" for op in ("ADD", "SUB", "MUL", "CONCATENATION", "MAX_POOL_2D", "AVERAGE_POOL_2D",
+                                     "SOFTMAX", "MEAN", "REDUCE_MAX", "RELU", "RELU6", "LOGISTIC", "TANH", "PAD",
+                                     "MAXIMUM", "MINIMUM", "LEAKY_RELU", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR")},
 }

@@ -1,0 +1,43 @@
+"""CONV_2D|DEPTHWISE_CONV_2D|FULLY_CONNECTED with float weights of >= 1024 elements  =>  int8 per-channel weights, float activations
+
+Dynamic-range quantization (`quantize="dynamic"`, TFLiteConverter's Optimize.DEFAULT
+without data): weights are stored as symmetric int8 per output channel; the hybrid kernels
+quantize activations on the fly. About 4x smaller, no calibration data. Small weight
+tensors stay float, as in the converter (the integer kernels would gain nothing).
+
+    >>> DynamicRange().run(graph, ctx)  # conv/kernel f32[32,3,3,32]  =>  i8[32,3,3,32] q(axis=0)
+"""
+
+from __future__ import annotations
+
+from qgraph.ir import Graph
+from qgraph.pipeline import Pass, PassContext
+from qgraph.quant.numerics import quantize, weight_params
+
+MIN_ELEMENTS = 1024
+WEIGHT_AXIS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0}
+
+
+class DynamicRange(Pass):
+    name = "dynamic_range"
+    phase = "legalize"
+
+    def enabled(self, ctx: PassContext) -> bool:
+        return ctx.quantize == "dynamic"
+
+    def run(self, graph: Graph, ctx: PassContext) -> bool:
+        count, skipped = 0, 0
+        for op in graph.ops():
+            if op.type not in WEIGHT_AXIS:
+                continue
+            w = graph.inputs_of(op)[1]
+            if w.data is None or w.dtype != "float32":
+                continue
+            if w.data.size < ctx.options.get("min_elements", MIN_ELEMENTS):
+                skipped += 1
+                continue
+            w.quant = weight_params(w.data, WEIGHT_AXIS[op.type])
+            w.data, w.dtype = quantize(w.data, w.quant, "int8", narrow=True), "int8"
+            count += 1
+        ctx.log(f"int8 weights for {count} ops; {skipped} with fewer than {MIN_ELEMENTS} weights kept float")
+        return count > 0

@@ -1,0 +1,39 @@
+"""float activation with meta["range"]  =>  the same tensor with int8 QuantParams (per tensor)
+
+Parameters come from the calibrated range, widened to contain 0 and nudged so that 0 is
+exact (FakeQuant's rule). Outputs of SOFTMAX and LOGISTIC get the kernels' fixed (1/256,
+-128), TANH (1/128, 0). Same-scale ops and concat are settled by the passes after this.
+
+    >>> QuantizeActivations().run(graph, ctx)  # conv:0 range (0, 6)  =>  q(s=6/255, z=-128)
+"""
+
+from __future__ import annotations
+
+from qgraph.ir import Graph
+from qgraph.pipeline import Pass, PassContext
+from qgraph.quant.calibrate import observed_tensors
+from qgraph.quant.numerics import FIXED_OUTPUT, activation_params, fixed_output_params
+
+
+class QuantizeActivations(Pass):
+    name = "quantize_activations"
+    phase = "quantize"
+    after = ("calibrate",)
+
+    def enabled(self, ctx: PassContext) -> bool:
+        return ctx.quantize == "int8"
+
+    def run(self, graph: Graph, ctx: PassContext) -> bool:
+        count = 0
+        for name in observed_tensors(graph):
+            t = graph.tensor(name)
+            lo, hi = t.meta["range"]
+            t.quant = activation_params(lo, hi)
+            count += 1
+        fixed = 0
+        for op in graph.ops():
+            if op.type in FIXED_OUTPUT:
+                graph.outputs_of(op)[0].quant = fixed_output_params(op.type)
+                fixed += 1
+        ctx.log(f"int8 parameters for {count} activations ({fixed} fixed by SOFTMAX/LOGISTIC/TANH)")
+        return count > 0

@@ -1,0 +1,57 @@
+"""float weights/bias of CONV_2D|DEPTHWISE_CONV_2D|FULLY_CONNECTED  =>  int8 weights (symmetric, [-127, 127]) + int32 bias
+other float constants (ADD/MUL operands)                         =>  int8 per-tensor (affine)
+
+Weights per axis: CONV_2D on dim 0, DEPTHWISE_CONV_2D on dim 3 (the output channel);
+FULLY_CONNECTED per tensor unless `per_channel_dense=True` (newer runtimes), or per tensor
+everywhere when the target has no per-axis support (EdgeTPU). Bias scale is exactly
+float32(input_scale * weight_scale), zero point 0. Only annotates: `materialize_int8`
+writes the integers.
+
+    >>> QuantizeWeights().run(graph, ctx)  # conv/kernel f32[16,3,3,1]  =>  q(axis=0, n=16)
+"""
+
+from __future__ import annotations
+
+from qgraph.ir import Graph
+from qgraph.pipeline import Pass, PassContext
+from qgraph.quant.numerics import activation_params, bias_params, weight_params
+
+WEIGHT_AXIS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0}
+
+
+def weight_axis(op_type: str, ctx: PassContext) -> int | None:
+    per_axis = ctx.target is None or ctx.target.per_axis_weights
+    if op_type == "FULLY_CONNECTED" and not ctx.options.get("per_channel_dense", False):
+        return None
+    return WEIGHT_AXIS[op_type] if per_axis else None
+
+
+class QuantizeWeights(Pass):
+    name = "quantize_weights"
+    phase = "quantize"
+    after = ("propagate_same_scale",)
+
+    def enabled(self, ctx: PassContext) -> bool:
+        return ctx.quantize == "int8"
+
+    def run(self, graph: Graph, ctx: PassContext) -> bool:
+        weights = other = 0
+        for op in graph.ops():
+            ins = graph.inputs_of(op)
+            if op.type in WEIGHT_AXIS:
+                x, w, b = ins
+                if w.data is None or b.data is None:
+                    ctx.log(f"kept {op.name} float: its weights are not constant")
+                    continue
+                w.quant = weight_params(w.data, weight_axis(op.type, ctx))
+                assert x.quant is not None, f"{op.name}: input {x.name} has no quantization parameters"
+                b.quant = bias_params(x.quant, w.quant)
+                weights += 1
+                continue
+            for t in ins:
+                if t.is_constant and t.dtype == "float32" and t.quant is None:
+                    assert t.data is not None
+                    t.quant = activation_params(float(t.data.min()), float(t.data.max()))
+                    other += 1
+        ctx.log(f"quantized the weights of {weights} conv/dense ops and {other} other constants")
+        return weights + other > 0

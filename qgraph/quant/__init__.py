@@ -1,0 +1,1 @@
+"""Quantization numerics, calibration data handling and range observers."""
