@@ -37,8 +37,14 @@ class Calibrate(Pass):
                 "or on the CLI --calibration samples.npy"
             )
         method = ctx.options.get("calibration_method", "minmax")
-        ranges = calibrate(graph, data, method=method, percentile=ctx.options.get("percentile", 99.99),
-                           max_samples=ctx.options.get("max_calibration_samples"))
+        ranges = calibrate(
+            graph,
+            data,
+            method=method,
+            percentile=ctx.options.get("percentile", 99.99),
+            max_samples=ctx.options.get("max_calibration_samples"),
+            progress=ctx.options.get("progress"),
+        )
         for name in missing:
             graph.tensor(name).meta["range"] = ranges[name]
         ctx.log(f"calibrated {len(missing)} activation ranges ({method})")

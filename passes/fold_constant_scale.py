@@ -51,7 +51,9 @@ class FoldConstantScale(Pass):
         for op in graph.ops():
             if op.name not in graph.nx or op.type not in ("MUL", "ADD"):
                 continue
-            if self._fold_into_producer(graph, op) or (op.type == "MUL" and self._fold_into_consumer(graph, op)):
+            if self._fold_into_producer(graph, op) or (
+                op.type == "MUL" and self._fold_into_consumer(graph, op)
+            ):
                 ctx.log(f"folded {op.name} ({op.type} by a constant)")
                 folded += 1
         return folded > 0
@@ -93,7 +95,11 @@ class FoldConstantScale(Pass):
         if x_port != 0 or w.data is None:
             return False
         in_channels = out.shape[-1]
-        flattens = consumer.type == "FULLY_CONNECTED" and len(out.shape) > 2 and not consumer.attrs.get("keep_num_dims")
+        flattens = (
+            consumer.type == "FULLY_CONNECTED"
+            and len(out.shape) > 2
+            and not consumer.attrs.get("keep_num_dims")
+        )
         if flattens and in_channels != w.data.shape[1]:
             in_channels = 1  # FC flattens the input: only a scalar maps onto its weight columns
         found = _channel_constant(graph, mul, in_channels)

@@ -55,10 +55,19 @@ class InsertIOQuantize(Pass):
                 outputs.append(name)
                 continue
             out_q = _shifted(y.quant, 128) if kind == "uint8" else None
-            out = graph.add_tensor(Tensor(f"{name}/{'dequantized' if kind == 'float' else 'uint8'}", y.shape,
-                                          "float32", quant=out_q))
-            graph.add_op(Op(f"{name}/{'dequantize' if kind == 'float' else 'to_uint8'}",
-                            "DEQUANTIZE" if kind == "float" else "QUANTIZE"), [y], [out])
+            out = graph.add_tensor(
+                Tensor(
+                    f"{name}/{'dequantized' if kind == 'float' else 'uint8'}", y.shape, "float32", quant=out_q
+                )
+            )
+            graph.add_op(
+                Op(
+                    f"{name}/{'dequantize' if kind == 'float' else 'to_uint8'}",
+                    "DEQUANTIZE" if kind == "float" else "QUANTIZE",
+                ),
+                [y],
+                [out],
+            )
             outputs.append(out.name)
         graph.outputs = outputs
         for name in outputs:

@@ -26,8 +26,11 @@ class MaterializeInt8(Pass):
         return ctx.quantize == "int8"
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
-        weights = {graph.inputs_of(op)[port].name for op in graph.ops()
-                   if (port := _WEIGHT_PORT.get(op.type)) is not None}
+        weights = {
+            graph.inputs_of(op)[port].name
+            for op in graph.ops()
+            if (port := _WEIGHT_PORT.get(op.type)) is not None
+        }
         count = 0
         for t in graph.tensors():
             if t.quant is None or t.dtype != "float32":

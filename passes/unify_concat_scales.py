@@ -21,8 +21,12 @@ from qgraph.quant.numerics import FIXED_OUTPUT, SAME_SCALE, SHARED_INPUT_SCALE
 
 
 def _same(a: QuantParams | None, b: QuantParams | None) -> bool:
-    return a is not None and b is not None and float(a.scale[0]) == float(b.scale[0]) and int(
-        a.zero_point[0]) == int(b.zero_point[0])
+    return (
+        a is not None
+        and b is not None
+        and float(a.scale[0]) == float(b.scale[0])
+        and int(a.zero_point[0]) == int(b.zero_point[0])
+    )
 
 
 class UnifyConcatScales(Pass):
@@ -49,8 +53,10 @@ class UnifyConcatScales(Pass):
                     self._requantize(graph, op, port, t, target)
                     ctx.log(f"{op.name}: requantize inserted for input {t.name}: {why}")
                 changed = True
-            ctx.log(f"{op.name}: {len(graph.inputs_of(op))} inputs share s={float(target.scale[0]):.6g} "
-                    f"z={int(target.zero_point[0])}")
+            ctx.log(
+                f"{op.name}: {len(graph.inputs_of(op))} inputs share s={float(target.scale[0]):.6g} "
+                f"z={int(target.zero_point[0])}"
+            )
         return changed
 
     @staticmethod
@@ -69,5 +75,7 @@ class UnifyConcatScales(Pass):
     @staticmethod
     def _requantize(graph: Graph, op: Op, port: int, t: Tensor, target: QuantParams) -> None:
         out = graph.add_tensor(Tensor(f"{t.name}/requantized", t.shape, t.dtype, quant=copy.deepcopy(target)))
-        graph.add_op(Op(f"{op.name}/requantize_{port}", "QUANTIZE", {}, {"reason": "concat scale"}), [t], [out])
+        graph.add_op(
+            Op(f"{op.name}/requantize_{port}", "QUANTIZE", {}, {"reason": "concat scale"}), [t], [out]
+        )
         graph.set_input(op, port, out)

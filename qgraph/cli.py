@@ -12,6 +12,9 @@ EPILOG = """examples:
   qgraph inspect model.keras                    ops by type, tensors, parameters, sizes
   qgraph inspect model.keras --dump             the whole IR, one line per op
   qgraph compile model.keras -o model.tflite    float TFLite for the CPU
+  qgraph compile model.keras -o m.tflite --quantize int8 --calibration samples.npy
+                                                full-integer int8 (float I/O on cpu)
+  qgraph compile model.keras -o m.tflite --target edgetpu --calibration samples.npy
   qgraph passes                                 the pass pipeline in run order
   qgraph targets                                what each target accepts
 """
@@ -41,9 +44,34 @@ def _parser() -> argparse.ArgumentParser:
         "--quantize",
         default=None,
         choices=("float", "dynamic", "float16", "int8"),
-        help="quantization mode (default: the target's default; this release writes float)",
+        help="float: float32; dynamic: int8 weights, float activations (no data); float16: float16 "
+        "weights; int8: full integer (needs --calibration). Default: the target's (cpu float, edgetpu int8)",
     )
-    c.add_argument("--calibration", metavar="DATA", help="a .npy/.npz of samples for --quantize int8")
+    c.add_argument(
+        "--calibration",
+        metavar="DATA",
+        help="representative samples for --quantize int8: a .npy array (N, *input_shape) for a "
+        "one-input model, or a .npz with one array per input, keyed by input name (see `qgraph "
+        "inspect`) or arr_0, arr_1, ... in input order. About 100 typical samples suffice",
+    )
+    c.add_argument(
+        "--calibration-method",
+        choices=("minmax", "percentile"),
+        default="minmax",
+        help="minmax (default, as TFLiteConverter) or percentile (clips the 0.01%% tails)",
+    )
+    c.add_argument(
+        "--io-dtype",
+        choices=("float", "int8", "uint8"),
+        default=None,
+        help="int8 models: type of the model's inputs/outputs (default: float on cpu/nnapi, int8 on "
+        "edgetpu); the report prints their scale and zero point",
+    )
+    c.add_argument(
+        "--per-channel-dense",
+        action="store_true",
+        help="int8: per-channel FULLY_CONNECTED weights (default per-tensor, as the int8 spec)",
+    )
     c.add_argument("--report", action="store_true", help="print what every pass did")
 
     i = sub.add_parser(
@@ -100,16 +128,22 @@ def main(argv: list[str] | None = None) -> int:
 
 def _compile(args) -> int:
     import qgraph
+    from qgraph.errors import OptionError
+    from qgraph.quant.data import load_calibration_file
 
-    data = None
+    options: dict = {}
     if args.calibration:
-        from qgraph.errors import OptionError
-
-        if args.quantize != "int8":
+        if args.quantize not in ("int8", None):
             raise OptionError("--calibration is only used with --quantize int8")
-        data = args.calibration
+        options["representative_data"] = load_calibration_file(args.calibration)
+    int8_only = {
+        "io_dtype": args.io_dtype,
+        "per_channel_dense": args.per_channel_dense or None,
+        "calibration_method": None if args.calibration_method == "minmax" else args.calibration_method,
+    }
+    options.update({k: v for k, v in int8_only.items() if v is not None})
     result = qgraph.compile(
-        args.input, target=args.target, quantize=args.quantize, representative_data=data, output=args.output
+        args.input, target=args.target, quantize=args.quantize, output=args.output, **options
     )
     if args.report:
         print(result.report)

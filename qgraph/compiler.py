@@ -17,8 +17,15 @@ QUANTIZE_MODES = ("float", "dynamic", "float16", "int8")
 #: modes this release writes; the others are declared by targets and arrive with the PTQ work.
 IMPLEMENTED_MODES = QUANTIZE_MODES
 #: options every target takes (target-specific ones come from `Target.options`).
-GENERAL_OPTIONS = ("representative_data", "io_dtype", "calibration_method", "percentile", "per_channel_dense",
-                   "max_calibration_samples")
+GENERAL_OPTIONS = (
+    "representative_data",
+    "io_dtype",
+    "calibration_method",
+    "percentile",
+    "per_channel_dense",
+    "max_calibration_samples",
+    "progress",
+)
 
 
 @dataclass

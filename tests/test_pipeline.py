@@ -8,6 +8,23 @@ import pytest
 import qgraph
 from qgraph.pipeline import FunctionPass, PassContext, PassManager, PlannedPass
 
+BUILTIN_ORDER = [
+    "remove_identity",
+    "fold_pad",
+    "fold_batchnorm",
+    "fold_constant_scale",
+    "fuse_activation",
+    "calibrate",
+    "quantize_activations",
+    "unify_concat_scales",
+    "propagate_same_scale",
+    "quantize_weights",
+    "insert_io_quantize",
+    "materialize_int8",
+    "dynamic_range",
+    "float16_weights",
+]
+
 
 def planned(*passes):
     return [PlannedPass(p, "test") for p in passes]
@@ -69,12 +86,8 @@ def test_pass_that_breaks_the_graph_is_caught_by_lint():
 
 def test_builtin_pipeline_comes_from_the_plugins():
     plan = PassManager.from_plugins().plan
-    assert [(i.pass_.name, i.source) for i in plan] == [
-        ("remove_identity", "qgraph.passes"),
-        ("fold_pad", "qgraph.passes"),
-        ("fold_batchnorm", "qgraph.passes"),
-        ("fuse_activation", "qgraph.passes"),
-    ]
+    assert [i.pass_.name for i in plan] == BUILTIN_ORDER
+    assert {i.source for i in plan} == {"qgraph.passes"}
 
 
 def test_custom_pass_from_a_plugin_runs_in_compile_and_is_reported():
@@ -105,7 +118,7 @@ def test_custom_pass_from_a_plugin_runs_in_compile_and_is_reported():
     finally:
         qgraph.unregister_plugin("counter")
     names = [r.name for r in result.report.passes]
-    assert names.index("count_ops") == names.index("fold_batchnorm") + 1
+    assert names.index("fold_batchnorm") < names.index("count_ops") == names.index("fuse_activation") - 1
     record = result.report.passes[names.index("count_ops")]
     assert record.source == "counter" and record.messages == ["2 ops"] and seen == [2]
     assert "count_ops" in str(result.report)

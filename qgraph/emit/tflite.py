@@ -116,7 +116,11 @@ def _tensor(t: Tensor, buffers: list, shared: dict[tuple, int]) -> S.TensorT:
     if t.data is not None:
         data = np.ascontiguousarray(t.data, dtype=np.dtype(t.dtype).newbyteorder("<")).reshape(-1)
         # Identical constants share one buffer (zero biases after folding, repeated shapes).
-        key = (data.dtype.str, data.size, hashlib.blake2b(memoryview(data).cast("B"), digest_size=16).digest())
+        key = (
+            data.dtype.str,
+            data.size,
+            hashlib.blake2b(memoryview(data).cast("B"), digest_size=16).digest(),
+        )
         if key not in shared:
             buf = _AlignedBufferT()
             buf.data = data

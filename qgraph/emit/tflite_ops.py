@@ -190,9 +190,31 @@ def _no_options(op, ctx):
 
 
 #: int8 kernels that are version 2 (op_version.cc), unless an option asks for more.
-_INT8_V2 = frozenset({"ADD", "SUB", "MUL", "CONCATENATION", "MAX_POOL_2D", "AVERAGE_POOL_2D", "SOFTMAX", "MEAN",
-                      "REDUCE_MAX", "RELU", "RELU6", "LOGISTIC", "TANH", "PAD", "MAXIMUM", "MINIMUM", "LEAKY_RELU",
-                      "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "TRANSPOSE", "DEQUANTIZE"})
+_INT8_V2 = frozenset(
+    {
+        "ADD",
+        "SUB",
+        "MUL",
+        "CONCATENATION",
+        "MAX_POOL_2D",
+        "AVERAGE_POOL_2D",
+        "SOFTMAX",
+        "MEAN",
+        "REDUCE_MAX",
+        "RELU",
+        "RELU6",
+        "LOGISTIC",
+        "TANH",
+        "PAD",
+        "MAXIMUM",
+        "MINIMUM",
+        "LEAKY_RELU",
+        "RESIZE_BILINEAR",
+        "RESIZE_NEAREST_NEIGHBOR",
+        "TRANSPOSE",
+        "DEQUANTIZE",
+    }
+)
 
 
 def dtype_version(op: Op, ctx: SerializeCtx, enc: OpEncoding) -> int:
@@ -212,8 +234,14 @@ def dtype_version(op: Op, ctx: SerializeCtx, enc: OpEncoding) -> int:
             version = max(version, 3)
     elif x == "float32" and weights is not None and weights.dtype == "int8":  # hybrid (dynamic range)
         per_axis = weights.quant is not None and weights.quant.axis is not None
-        version = max(version, {"CONV_2D": 5 if per_axis else 2, "DEPTHWISE_CONV_2D": 6 if per_axis else 4,
-                                "FULLY_CONNECTED": 12 if per_axis else 3}.get(op.type, version))
+        version = max(
+            version,
+            {
+                "CONV_2D": 5 if per_axis else 2,
+                "DEPTHWISE_CONV_2D": 6 if per_axis else 4,
+                "FULLY_CONNECTED": 12 if per_axis else 3,
+            }.get(op.type, version),
+        )
     elif x == "float16" and op.type == "DEQUANTIZE":
         version = max(version, 3)
     return version
@@ -277,12 +305,43 @@ MIN_RUNTIME = {
     ("RELU_N1_TO_1", 1): "1.5.0",
     ("LOGISTIC", 1): "1.5.0",
     ("TANH", 1): "1.14.0",
-    ("HARD_SWISH", 1): "1.15.0", ("QUANTIZE", 1): "1.14.0", ("DEQUANTIZE", 1): "1.13.1",
-    ("DEQUANTIZE", 2): "1.14.0", ("DEQUANTIZE", 3): "1.15.0", ("CONV_2D", 2): "1.14.0", ("CONV_2D", 3): "1.14.0",
-    ("CONV_2D", 5): "2.4.0", ("DEPTHWISE_CONV_2D", 3): "1.14.0", ("DEPTHWISE_CONV_2D", 4): "2.2.0",
-    ("DEPTHWISE_CONV_2D", 6): "2.3.0", ("FULLY_CONNECTED", 3): "1.14.0", ("FULLY_CONNECTED", 4): "1.14.0",
-    ("FULLY_CONNECTED", 12): "2.17.0", ("MUL", 3): "1.15.0",
-    **{(op, 2): "1.14.0" for op in ("ADD", "SUB", "MUL", "CONCATENATION", "MAX_POOL_2D", "AVERAGE_POOL_2D",
-                                     "SOFTMAX", "MEAN", "REDUCE_MAX", "RELU", "RELU6", "LOGISTIC", "TANH", "PAD",
-                                     "MAXIMUM", "MINIMUM", "LEAKY_RELU", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR")},
+    ("HARD_SWISH", 1): "1.15.0",
+    ("QUANTIZE", 1): "1.14.0",
+    ("DEQUANTIZE", 1): "1.13.1",
+    ("DEQUANTIZE", 2): "1.14.0",
+    ("DEQUANTIZE", 3): "1.15.0",
+    ("CONV_2D", 2): "1.14.0",
+    ("CONV_2D", 3): "1.14.0",
+    ("CONV_2D", 5): "2.4.0",
+    ("DEPTHWISE_CONV_2D", 3): "1.14.0",
+    ("DEPTHWISE_CONV_2D", 4): "2.2.0",
+    ("DEPTHWISE_CONV_2D", 6): "2.3.0",
+    ("FULLY_CONNECTED", 3): "1.14.0",
+    ("FULLY_CONNECTED", 4): "1.14.0",
+    ("FULLY_CONNECTED", 12): "2.17.0",
+    ("MUL", 3): "1.15.0",
+    **{
+        (op, 2): "1.14.0"
+        for op in (
+            "ADD",
+            "SUB",
+            "MUL",
+            "CONCATENATION",
+            "MAX_POOL_2D",
+            "AVERAGE_POOL_2D",
+            "SOFTMAX",
+            "MEAN",
+            "REDUCE_MAX",
+            "RELU",
+            "RELU6",
+            "LOGISTIC",
+            "TANH",
+            "PAD",
+            "MAXIMUM",
+            "MINIMUM",
+            "LEAKY_RELU",
+            "RESIZE_BILINEAR",
+            "RESIZE_NEAREST_NEIGHBOR",
+        )
+    },
 }

@@ -12,6 +12,7 @@ Methods:
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,8 @@ METHODS = ("minmax", "percentile")
 BINS = 2048
 #: activations kept in memory per calibration batch (all observed tensors, float32).
 BATCH_BYTES = 256 * 2**20
+#: show a progress bar once calibration has run this long.
+PROGRESS_AFTER_S = 5.0
 
 
 def observed_tensors(graph: Graph) -> list[str]:
@@ -34,11 +37,19 @@ def observed_tensors(graph: Graph) -> list[str]:
     return names
 
 
-def calibrate(graph: Graph, data: Any, method: str = "minmax", percentile: float = 99.99,
-              max_samples: int | None = None, progress: bool | None = None) -> dict[str, tuple[float, float]]:
+def calibrate(
+    graph: Graph,
+    data: Any,
+    method: str = "minmax",
+    percentile: float = 99.99,
+    max_samples: int | None = None,
+    progress: bool | None = None,
+) -> dict[str, tuple[float, float]]:
     """{tensor name: (min, max)} for every activation of `graph`."""
     if method not in METHODS:
-        raise OptionError(f"calibration_method={method!r} is not supported; choose one of {', '.join(METHODS)}")
+        raise OptionError(
+            f"calibration_method={method!r} is not supported; choose one of {', '.join(METHODS)}"
+        )
     from qgraph.emit.keras import to_keras
 
     names = observed_tensors(graph)
@@ -47,7 +58,7 @@ def calibrate(graph: Graph, data: Any, method: str = "minmax", percentile: float
     batch = int(np.clip(BATCH_BYTES // max(per_sample, 1), 1, 64))
     lo = np.full(len(names), np.inf)
     hi = np.full(len(names), -np.inf)
-    for outs in _run(model, data, graph, batch, max_samples, progress, "calibrating"):
+    for outs in _run(model, data, graph, batch, max_samples, progress, "calibrating activation ranges"):
         lo = np.minimum(lo, [o.min() for o in outs])
         hi = np.maximum(hi, [o.max() for o in outs])
     if method == "percentile":
@@ -58,23 +69,28 @@ def calibrate(graph: Graph, data: Any, method: str = "minmax", percentile: float
 def _run(model, data, graph, batch, max_samples, progress, label):
     import keras
 
-    bar = None
+    bar, start, samples = None, time.perf_counter(), 0
     for k, inputs in enumerate(iter_batches(data, graph, batch, max_samples)):
         outs = model.predict_on_batch(inputs if len(inputs) > 1 else inputs[0])
         outs = outs if isinstance(outs, list | tuple) else [outs]
-        if bar is None and (progress or (progress is None and k == 2 and sys.stderr.isatty())):
-            bar = keras.utils.Progbar(None, unit_name="batch")
+        samples += len(inputs[0])
+        # A progress bar only on long runs (or when asked): short calibrations stay quiet.
+        if (
+            bar is None
+            and progress is not False
+            and (progress or time.perf_counter() - start > PROGRESS_AFTER_S)
+        ):
+            print(f"qgraph: {label}", file=sys.stderr)
+            bar = keras.utils.Progbar(max_samples, unit_name="sample")
         if bar is not None:
-            bar.update(k + 1)
+            bar.update(samples)
         yield [np.asarray(o) for o in outs]
-    if bar is not None:
-        print(f"  {label}: done", file=sys.stderr)
 
 
 def _percentile_ranges(model, data, graph, batch, max_samples, progress, lo, hi, percentile):
     hist = np.zeros((len(lo), BINS))
     edges = [np.linspace(a, b if b > a else a + 1e-6, BINS + 1) for a, b in zip(lo, hi, strict=True)]
-    for outs in _run(model, data, graph, batch, max_samples, progress, "histograms"):
+    for outs in _run(model, data, graph, batch, max_samples, progress, "building range histograms"):
         for i, o in enumerate(outs):
             hist[i] += np.histogram(o, bins=edges[i])[0]
     tail = (100.0 - percentile) / 100.0

@@ -36,7 +36,9 @@ def load_calibration_file(path: str | os.PathLike) -> Any:
     raise OptionError(f"calibration file {path!r}: use a .npy (one input) or .npz (one array per input)")
 
 
-def iter_batches(data: Any, graph: Graph, batch_size: int, limit: int | None = None) -> Iterator[list[np.ndarray]]:
+def iter_batches(
+    data: Any, graph: Graph, batch_size: int, limit: int | None = None
+) -> Iterator[list[np.ndarray]]:
     """Yield lists of K float32 arrays, each with a batch dimension of at most `batch_size`,
     for at most `limit` samples in all."""
     ranks = [len(graph.tensor(n).shape) for n in graph.inputs]
@@ -45,7 +47,7 @@ def iter_batches(data: Any, graph: Graph, batch_size: int, limit: int | None = N
     for item in _items(data, graph):
         batch = _as_batch(item, graph, ranks)
         for k in range(0, len(batch[0]), batch_size):
-            part = [b[k:k + batch_size] for b in batch]
+            part = [b[k : k + batch_size] for b in batch]
             if limit is not None:
                 part = [p[: limit - seen] for p in part]
             if len(part[0]) == 0:
@@ -68,17 +70,24 @@ def _items(data: Any, graph: Graph) -> Iterator[Any]:
         yield from data.as_numpy_iterator()
     elif isinstance(data, np.ndarray | dict):
         yield data
-    elif isinstance(data, list | tuple) and len(graph.inputs) > 1 and len(data) == len(graph.inputs) and all(
-        isinstance(d, np.ndarray) for d in data
+    elif (
+        isinstance(data, list | tuple)
+        and len(graph.inputs) > 1
+        and len(data) == len(graph.inputs)
+        and all(isinstance(d, np.ndarray) for d in data)
     ):
         yield list(data)
     elif isinstance(data, str | bytes):
-        raise OptionError("representative_data is a string; pass arrays, or load a file with load_calibration_file")
+        raise OptionError(
+            "representative_data is a string; pass arrays, or load a file with load_calibration_file"
+        )
     elif hasattr(data, "__iter__"):
         yield from data
     else:
-        raise OptionError(f"representative_data of type {type(data).__name__} is not supported: pass an array, "
-                          "a list of arrays, a dict, an iterable/generator of samples, or a tf.data.Dataset")
+        raise OptionError(
+            f"representative_data of type {type(data).__name__} is not supported: pass an array, "
+            "a list of arrays, a dict, an iterable/generator of samples, or a tf.data.Dataset"
+        )
 
 
 def _as_batch(item: Any, graph: Graph, ranks: list[int]) -> list[np.ndarray]:
@@ -92,8 +101,10 @@ def _as_batch(item: Any, graph: Graph, ranks: list[int]) -> list[np.ndarray]:
             item = [item[n] for n in graph.inputs]
     if isinstance(item, list | tuple):
         if len(item) != len(ranks):
-            raise OptionError(f"a representative sample has {len(item)} arrays; the model has {len(ranks)} inputs "
-                              f"({', '.join(graph.inputs)})")
+            raise OptionError(
+                f"a representative sample has {len(item)} arrays; the model has {len(ranks)} inputs "
+                f"({', '.join(graph.inputs)})"
+            )
     else:
         item = [item]
     out = []
@@ -103,7 +114,9 @@ def _as_batch(item: Any, graph: Graph, ranks: list[int]) -> list[np.ndarray]:
             arr = arr[None]
         want = tuple(graph.tensor(name).shape[1:])
         if arr.ndim != rank or any(w >= 0 and w != a for w, a in zip(want, arr.shape[1:], strict=True)):
-            raise OptionError(f"representative sample for input {name!r} has shape {arr.shape}; "
-                              f"the model takes {(-1, *want)} (a batch) or {want} (one sample)")
+            raise OptionError(
+                f"representative sample for input {name!r} has shape {arr.shape}; "
+                f"the model takes {(-1, *want)} (a batch) or {want} (one sample)"
+            )
         out.append(arr)
     return out

@@ -1,6 +1,6 @@
 """Quantization arithmetic, following shared/specs/tflite-format.md (the int8 rules).
 
-    real = (q - zero_point) * scale
+real = (q - zero_point) * scale
 """
 
 from __future__ import annotations
@@ -13,8 +13,21 @@ QRANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
 #: Ops whose output parameters are fixed by the int8 kernels: (scale, zero_point).
 FIXED_OUTPUT = {"SOFTMAX": (1.0 / 256.0, -128), "LOGISTIC": (1.0 / 256.0, -128), "TANH": (1.0 / 128.0, 0)}
 #: Ops whose int8 kernels need the output's scale and zero point on the input too.
-SAME_SCALE = frozenset({"MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "SQUEEZE", "TRANSPOSE", "PAD",
-                        "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "REDUCE_MAX", "STRIDED_SLICE", "SLICE"})
+SAME_SCALE = frozenset(
+    {
+        "MAX_POOL_2D",
+        "AVERAGE_POOL_2D",
+        "RESHAPE",
+        "SQUEEZE",
+        "TRANSPOSE",
+        "PAD",
+        "RESIZE_BILINEAR",
+        "RESIZE_NEAREST_NEIGHBOR",
+        "REDUCE_MAX",
+        "STRIDED_SLICE",
+        "SLICE",
+    }
+)
 #: Ops whose inputs must all share the output's parameters (unified by `unify_concat_scales`).
 SHARED_INPUT_SCALE = frozenset({"CONCATENATION", "MAXIMUM", "MINIMUM"})
 
@@ -45,8 +58,13 @@ def weight_params(w: np.ndarray, axis: int | None, bits: int = 8) -> QuantParams
     reduce_axes = tuple(i for i in range(w.ndim) if i != axis) if axis is not None else None
     amax = np.abs(w).max(axis=reduce_axes) if w.size else np.zeros(1)
     scale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
-    return QuantParams(np.atleast_1d(scale), np.zeros(np.size(scale), np.int64), axis=axis,
-                       min=-np.atleast_1d(amax), max=np.atleast_1d(amax))
+    return QuantParams(
+        np.atleast_1d(scale),
+        np.zeros(np.size(scale), np.int64),
+        axis=axis,
+        min=-np.atleast_1d(amax),
+        max=np.atleast_1d(amax),
+    )
 
 
 def quantize(x: np.ndarray, q: QuantParams, dtype: str = "int8", narrow: bool = False) -> np.ndarray:
@@ -75,8 +93,9 @@ def bias_params(input_q: QuantParams, weight_q: QuantParams) -> QuantParams:
     """int32 bias parameters: scale = input_scale * weight_scale, computed in float32 as the
     kernels compare it, zero point 0, on the weights' axis."""
     scale = (np.float32(input_q.scale[0]) * weight_q.scale.astype(np.float32)).astype(np.float32)
-    return QuantParams(scale, np.zeros(scale.size, np.int64), axis=0 if weight_q.axis is not None else None,
-                       dtype="int32")
+    return QuantParams(
+        scale, np.zeros(scale.size, np.int64), axis=0 if weight_q.axis is not None else None, dtype="int32"
+    )
 
 
 def sqnr_db(reference: np.ndarray, approx: np.ndarray) -> float:
