@@ -42,6 +42,9 @@ class UnifyConcatScales(Pass):
         changed = False
         for op in [o for o in graph.ops() if o.type in SHARED_INPUT_SCALE]:
             target = graph.outputs_of(op)[0].quant
+            if target is None:
+                ctx.log(f"{op.name}: output has no quantization parameters; left alone")
+                continue
             for port, t in enumerate(graph.inputs_of(op)):
                 if t.quant is None or _same(t.quant, target) and t.name in bound:
                     continue

@@ -119,7 +119,7 @@ def _tensor(t: Tensor, buffers: list, shared: dict[tuple, int]) -> S.TensorT:
         key = (
             data.dtype.str,
             data.size,
-            hashlib.blake2b(memoryview(data).cast("B"), digest_size=16).digest(),
+            hashlib.blake2b(data.view(np.uint8).data, digest_size=16).digest(),
         )
         if key not in shared:
             buf = _AlignedBufferT()

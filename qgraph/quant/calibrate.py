@@ -70,7 +70,7 @@ def _run(model, data, graph, batch, max_samples, progress, label):
     import keras
 
     bar, start, samples = None, time.perf_counter(), 0
-    for k, inputs in enumerate(iter_batches(data, graph, batch, max_samples)):
+    for inputs in iter_batches(data, graph, batch, max_samples):
         outs = model.predict_on_batch(inputs if len(inputs) > 1 else inputs[0])
         outs = outs if isinstance(outs, list | tuple) else [outs]
         samples += len(inputs[0])

@@ -38,17 +38,19 @@ def activation_params(lo: float, hi: float, dtype: str = "int8") -> QuantParams:
     qmin, qmax = QRANGE[dtype]
     lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
     if hi - lo < 1e-12:  # a constant-zero tensor: any scale represents it exactly
-        return QuantParams(np.float32(1.0), 0 if qmin < 0 <= qmax else qmin, min=lo, max=hi, dtype=dtype)
+        return QuantParams(
+            _arr(1.0), _arr(0 if qmin < 0 <= qmax else qmin), min=_arr(lo), max=_arr(hi), dtype=dtype
+        )
     scale = np.float32((hi - lo) / (qmax - qmin))
     zero_point = int(np.clip(np.round(qmin - lo / float(scale)), qmin, qmax))
-    return QuantParams(scale, zero_point, min=lo, max=hi, dtype=dtype)
+    return QuantParams(_arr(scale), _arr(zero_point), min=_arr(lo), max=_arr(hi), dtype=dtype)
 
 
 def fixed_output_params(op_type: str, dtype: str = "int8") -> QuantParams:
     scale, zp = FIXED_OUTPUT[op_type]
     if dtype == "uint8":
         zp += 128
-    return QuantParams(np.float32(scale), zp, dtype=dtype)
+    return QuantParams(_arr(scale), _arr(zp), dtype=dtype)
 
 
 def weight_params(w: np.ndarray, axis: int | None, bits: int = 8) -> QuantParams:
@@ -96,6 +98,10 @@ def bias_params(input_q: QuantParams, weight_q: QuantParams) -> QuantParams:
     return QuantParams(
         scale, np.zeros(scale.size, np.int64), axis=0 if weight_q.axis is not None else None, dtype="int32"
     )
+
+
+def _arr(x: float | np.floating) -> np.ndarray:
+    return np.atleast_1d(np.asarray(x))
 
 
 def sqnr_db(reference: np.ndarray, approx: np.ndarray) -> float:
