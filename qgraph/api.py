@@ -48,10 +48,6 @@ def compile(
     """Compile a Keras model (or Graph) for `target`; see `qgraph.compiler.compile_graph`."""
     from qgraph.compiler import compile_graph
 
-    if representative_data is not None and quantize not in (None, "int8"):
-        raise OptionError(
-            f"representative_data is only used with quantize='int8' (got quantize={quantize!r})"
-        )
     if representative_data is not None:
         options["representative_data"] = representative_data
     return compile_graph(load(model_or_graph), target, quantize, output=output, **options)

@@ -77,6 +77,8 @@ def compile_graph(
             f"quantize={mode!r} is not a quantization mode; choose one of {', '.join(QUANTIZE_MODES)}"
         )
     tgt.require_mode(mode)
+    if options.get("representative_data") is not None and mode != "int8":
+        raise OptionError(f"representative_data is only used with quantize='int8' (got quantize={mode!r})")
     if mode not in IMPLEMENTED_MODES:
         raise OptionError(
             f"quantize={mode!r} is not implemented in qgraph {_version()} yet; "

@@ -39,8 +39,16 @@ def test_compile_errors_name_the_option_and_leave_no_file(model_file, tmp_path, 
     out = tmp_path / "m.tflite"
     assert main(["compile", str(model_file), "-o", str(out), "--target", "tpu"]) == 2
     assert "unknown target 'tpu'" in capsys.readouterr().err
-    assert main(["compile", str(model_file), "-o", str(out), "--calibration", "x.npy"]) == 2
+    assert (
+        main(["compile", str(model_file), "-o", str(out), "--quantize", "float16", "--calibration", "x.npy"])
+        == 2
+    )
     assert "--calibration is only used with --quantize int8" in capsys.readouterr().err
+    assert (
+        main(["compile", str(model_file), "-o", str(out), "--quantize", "int8", "--calibration", "x.npy"])
+        == 2
+    )
+    assert "calibration file 'x.npy' does not exist" in capsys.readouterr().err
     assert main(["compile", str(tmp_path / "missing.keras"), "-o", str(out)]) == 2
     assert "no such model file" in capsys.readouterr().err
     assert not out.exists()
@@ -80,6 +88,66 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert main(["demo", "--epochs", "2", "--out", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "every written file loaded and run in LiteRT" in text
-    for target in ("cpu", "nnapi"):
-        data = (tmp_path / f"digits_{target}.tflite").read_bytes()
-        assert run_tflite(data, np.zeros((1, 8, 8, 1), np.float32)).shape == (1, 10)
+    from qgraph.demo import DEMO_BUILDS
+
+    for target, mode in DEMO_BUILDS:
+        assert f"{target}  " in text and (tmp_path / f"digits_{target}_{mode}.tflite").exists()
+    data = (tmp_path / "digits_cpu_int8.tflite").read_bytes()
+    assert run_tflite(data, np.zeros((1, 8, 8, 1), np.float32)).shape == (1, 10)
+
+
+@pytest.mark.parametrize("mode", ["int8", "dynamic", "float16"])
+def test_compile_quantized_modes_from_a_keras_file(model_file, zoo, tmp_path, capsys, mode):
+    model = zoo.get("concat_nested")
+    x = zoo.sample(model, 16)
+    args = ["compile", str(model_file), "-o", str(tmp_path / "m.tflite"), "--quantize", mode]
+    if mode == "int8":
+        np.save(tmp_path / "calib.npy", x)
+        args += ["--calibration", str(tmp_path / "calib.npy"), "--io-dtype", "float"]
+    assert main(args) == 0
+    assert f"cpu, {mode}" in capsys.readouterr().out
+    from qgraph.quant.numerics import sqnr_db
+
+    assert sqnr_db(model.predict(x, verbose=0), run_tflite((tmp_path / "m.tflite").read_bytes(), x)) > 15.0
+
+
+def test_calibration_npz_keyed_by_input_name(model_file, zoo, tmp_path, capsys):
+    x = zoo.sample(zoo.get("concat_nested"), 8)
+    np.savez(tmp_path / "calib.npz", pixels=x)
+    out = tmp_path / "m.tflite"
+    assert (
+        main(
+            [
+                "compile",
+                str(model_file),
+                "-o",
+                str(out),
+                "--quantize",
+                "int8",
+                "--calibration",
+                str(tmp_path / "calib.npz"),
+                "--io-dtype",
+                "int8",
+                "--report",
+            ]
+        )
+        == 0
+    )
+    assert "input pixels: int8 scale=" in capsys.readouterr().out
+    np.savez(tmp_path / "wrong.npz", image=x)
+    assert (
+        main(
+            [
+                "compile",
+                str(model_file),
+                "-o",
+                str(out) + "2",
+                "--quantize",
+                "int8",
+                "--calibration",
+                str(tmp_path / "wrong.npz"),
+            ]
+        )
+        == 2
+    )
+    assert "lacks inputs ['pixels']" in capsys.readouterr().err

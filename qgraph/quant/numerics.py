@@ -42,8 +42,13 @@ def activation_params(lo: float, hi: float, dtype: str = "int8") -> QuantParams:
             _arr(1.0), _arr(0 if qmin < 0 <= qmax else qmin), min=_arr(lo), max=_arr(hi), dtype=dtype
         )
     scale = np.float32((hi - lo) / (qmax - qmin))
-    zero_point = int(np.clip(np.round(qmin - lo / float(scale)), qmin, qmax))
+    zero_point = int(np.clip(round_half_away(qmin - lo / float(scale)), qmin, qmax))
     return QuantParams(_arr(scale), _arr(zero_point), min=_arr(lo), max=_arr(hi), dtype=dtype)
+
+
+def round_half_away(x):
+    """Round half away from zero, as std::round in TF's FakeQuant nudging (numpy rounds half to even)."""
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
 
 
 def fixed_output_params(op_type: str, dtype: str = "int8") -> QuantParams:

@@ -1,0 +1,102 @@
+"""fold_constant_scale: constant MUL/ADD folded into conv/dense weights and bias."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qgraph.ir import Graph, Op
+from qgraph.passes.fold_constant_scale import FoldConstantScale
+from tests.passes.helpers import (
+    act,
+    assert_same_numerics,
+    conv2d,
+    dense,
+    depthwise,
+    messages,
+    op_types,
+    rng,
+    run_pass,
+)
+
+
+def binary(g, name, op_type, x, const, shape=None):
+    y = act(g, f"{name}:0", shape or x.shape)
+    g.add_op(
+        Op(name, op_type, {"fused": "NONE"}), [x, g.const(f"{name}/c", np.asarray(const, np.float32))], [y]
+    )
+    return y
+
+
+def test_rescaling_mul_folds_into_the_following_conv():
+    g, r = Graph("rescale_conv"), rng()
+    x = act(g, "x", (-1, 6, 6, 3))
+    scaled = binary(g, "rescale", "MUL", x, 1.0 / 16.0)
+    conv2d(g, r, "conv", scaled, (-1, 6, 6, 4), 4, padding="SAME")
+    g.inputs, g.outputs = ["x"], ["conv:0"]
+    before = g.copy()
+    changed, ctx = run_pass(FoldConstantScale(), g)
+    assert changed and op_types(g) == ["CONV_2D"] and messages(ctx) == ["folded rescale (MUL by a constant)"]
+    assert_same_numerics(before, g)
+
+
+def test_per_channel_mul_folds_into_depthwise_with_multiplier():
+    g, r = Graph("dw"), rng()
+    x = act(g, "x", (-1, 5, 5, 3))
+    scaled = binary(g, "scale", "MUL", x, [0.5, 2.0, -1.0])
+    depthwise(g, r, "dw", scaled, (-1, 5, 5, 6), multiplier=2)
+    g.inputs, g.outputs = ["x"], ["dw:0"]
+    before = g.copy()
+    run_pass(FoldConstantScale(), g)
+    assert op_types(g) == ["DEPTHWISE_CONV_2D"]
+    assert_same_numerics(before, g)
+
+
+def test_mul_and_add_after_conv_fold_into_weights_and_bias():
+    g, r = Graph("bn_like"), rng()
+    x = act(g, "x", (-1, 4, 4, 2))
+    _, y = conv2d(g, r, "conv", x, (-1, 4, 4, 3), 3)
+    y = binary(g, "mul", "MUL", y, [1.5, -0.5, 2.0])
+    binary(g, "add", "ADD", y, [0.1, 0.2, 0.3])
+    g.inputs, g.outputs = ["x"], ["add:0"]
+    before = g.copy()
+    run_pass(FoldConstantScale(), g)
+    assert op_types(g) == ["CONV_2D"]
+    assert_same_numerics(before, g)
+
+
+def test_scalar_mul_before_flattening_dense_folds_but_per_channel_does_not():
+    for const, folds in ((0.25, True), ([1.0, 2.0], False)):
+        g, r = Graph("fc"), rng()
+        x = act(g, "x", (-1, 3, 2))
+        scaled = binary(g, "scale", "MUL", x, const)
+        dense(g, r, "fc", scaled, 4)
+        g.inputs, g.outputs = ["x"], [g.outputs_of(g.op("fc"))[0].name]
+        g.op("fc").attrs["keep_num_dims"] = False
+        g.outputs_of(g.op("fc"))[0].shape = (-1, 4)
+        g.inputs_of(g.op("fc"))[1].data = r.uniform(-1, 1, (4, 6)).astype(np.float32)
+        g.inputs_of(g.op("fc"))[1].shape = (4, 6)
+        before = g.copy()
+        run_pass(FoldConstantScale(), g)
+        assert op_types(g) == (["FULLY_CONNECTED"] if folds else ["MUL", "FULLY_CONNECTED"])
+        assert_same_numerics(before, g)
+
+
+def test_not_folded_when_conv_output_is_read_elsewhere():
+    g, r = Graph("shared"), rng()
+    x = act(g, "x", (-1, 4, 4, 2))
+    _, y = conv2d(g, r, "conv", x, (-1, 4, 4, 3), 3)
+    binary(g, "mul", "MUL", y, 2.0)
+    g.inputs, g.outputs = ["x"], ["mul:0", "conv:0"]
+    changed, _ = run_pass(FoldConstantScale(), g)
+    assert not changed and op_types(g) == ["CONV_2D", "MUL"]
+
+
+def test_not_folded_when_mul_reads_two_activations():
+    g, r = Graph("two_acts"), rng()
+    x = act(g, "x", (-1, 4, 4, 2))
+    _, y = conv2d(g, r, "conv", x, (-1, 4, 4, 2), 2)
+    out = act(g, "sq:0", y.shape)
+    g.add_op(Op("sq", "MUL", {"fused": "NONE"}), [y, x], [out])
+    g.inputs, g.outputs = ["x"], ["sq:0"]
+    changed, _ = run_pass(FoldConstantScale(), g)
+    assert not changed and op_types(g) == ["CONV_2D", "MUL"]
