@@ -39,3 +39,12 @@ def test_layers_doc_lists_every_lowered_class():
     text = (DOCS / "layers.md").read_text()
     missing = [name for name in LOWERINGS if f"`{name}`" not in text]
     assert not missing, f"docs/layers.md does not mention {missing}"
+
+
+def test_quantization_page_example_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {"__name__": "quantization_doc"}
+    exec(compile(python_blocks(DOCS / "quantization.md")[0], "docs/quantization.md", "exec"), namespace)
+    assert (tmp_path / "digits_int8.tflite").exists()
+    accuracy = float(capsys.readouterr().out.strip().splitlines()[-1].split()[-1])
+    assert accuracy > 0.8
