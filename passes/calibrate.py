@@ -29,6 +29,12 @@ class Calibrate(Pass):
             ctx.log("every activation already has a range: no calibration needed")
             return False
         data = ctx.options.get("representative_data")
+        if data is None and graph.meta.get("qat"):
+            ctx.log(
+                f"QAT model: learned ranges used; {len(missing)} tensors without one inherit parameters "
+                "(pass-through ops, concat inputs) or stay float (layers left out of QAT)"
+            )
+            return False
         if data is None:
             raise OptionError(
                 f"quantize='int8' needs representative_data: {len(missing)} activation tensors have no range "

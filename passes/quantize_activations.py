@@ -27,12 +27,14 @@ class QuantizeActivations(Pass):
         count = 0
         for name in observed_tensors(graph):
             t = graph.tensor(name)
+            if "range" not in t.meta:  # a QAT model's float part, or a pass-through output
+                continue
             lo, hi = t.meta["range"]
             t.quant = activation_params(lo, hi)
             count += 1
         fixed = 0
         for op in graph.ops():
-            if op.type in FIXED_OUTPUT:
+            if op.type in FIXED_OUTPUT and graph.outputs_of(op)[0].quant is not None:
                 graph.outputs_of(op)[0].quant = fixed_output_params(op.type)
                 fixed += 1
         ctx.log(f"int8 parameters for {count} activations ({fixed} fixed by SOFTMAX/LOGISTIC/TANH)")

@@ -12,7 +12,7 @@ writes the integers.
 
 from __future__ import annotations
 
-from qgraph.ir import Graph
+from qgraph.ir import Graph, Op
 from qgraph.pipeline import Pass, PassContext
 from qgraph.quant.numerics import activation_params, bias_params, weight_params
 
@@ -24,6 +24,12 @@ def weight_axis(op_type: str, ctx: PassContext) -> int | None:
     if op_type == "FULLY_CONNECTED" and not ctx.options.get("per_channel_dense", False):
         return None
     return WEIGHT_AXIS[op_type] if per_axis else None
+
+
+def runs_in_int8(graph: Graph, op: Op) -> bool:
+    """An op runs in int8 when every activation it reads and writes has parameters."""
+    acts = [t for t in graph.inputs_of(op) if not t.is_constant] + graph.outputs_of(op)
+    return all(t.quant is not None for t in acts)
 
 
 class QuantizeWeights(Pass):
@@ -38,12 +44,14 @@ class QuantizeWeights(Pass):
         weights = other = 0
         for op in graph.ops():
             ins = graph.inputs_of(op)
+            if not runs_in_int8(graph, op):
+                continue
             if op.type in WEIGHT_AXIS:
                 x, w, b = ins
                 if w.data is None or b.data is None:
                     ctx.log(f"kept {op.name} float: its weights are not constant")
                     continue
-                w.quant = weight_params(w.data, weight_axis(op.type, ctx))
+                w.quant = weight_params(w.data, weight_axis(op.type, ctx), bits=op.meta.get("weight_bits", 8))
                 assert x.quant is not None, f"{op.name}: input {x.name} has no quantization parameters"
                 b.quant = bias_params(x.quant, w.quant)
                 weights += 1

@@ -46,7 +46,9 @@ class UnifyConcatScales(Pass):
                 ctx.log(f"{op.name}: output has no quantization parameters; left alone")
                 continue
             for port, t in enumerate(graph.inputs_of(op)):
-                if t.quant is None or _same(t.quant, target) and t.name in bound:
+                # No parameters yet (a QAT model's concat input, quantized by the concat's
+                # quantizer): it simply takes the concat's.
+                if t.name in bound and _same(t.quant, target):
                     continue
                 why = self._why_not_rewrite(graph, t, bound)
                 if why is None:

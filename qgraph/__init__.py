@@ -25,6 +25,7 @@ from qgraph.targets import Target
 __version__ = "0.1.0"
 
 from qgraph.api import compile, load, to_keras  # noqa: E402  (api imports the names above)
+from qgraph.qat import quantize_model  # noqa: E402
 
 __all__ = [
     "FunctionPass",
@@ -49,6 +50,7 @@ __all__ = [
     "hookimpl",
     "lint",
     "load",
+    "quantize_model",
     "register_plugin",
     "to_keras",
     "unregister_plugin",

@@ -71,7 +71,8 @@ def compile_graph(
     **options: Any,
 ) -> CompileResult:
     tgt = get_target(target)
-    mode = quantize or tgt.default_quantize
+    # A QAT model carries its learned ranges: int8 by default, no calibration data needed.
+    mode = quantize or ("int8" if graph.meta.get("qat") else tgt.default_quantize)
     if mode not in QUANTIZE_MODES:
         raise OptionError(
             f"quantize={mode!r} is not a quantization mode; choose one of {', '.join(QUANTIZE_MODES)}"

@@ -26,8 +26,12 @@ class IROp(keras.layers.Layer):
     ``{"kind": "input"}`` (a call input), ``{"kind": "weight", "shape": [...]}`` (a layer
     weight), or ``{"kind": "const", "value": [...], "dtype": ...}`` (fixed in the config)."""
 
-    def __init__(self, op_type: str, attrs: dict, ports: list[dict], **kwargs: Any) -> None:
+    def __init__(
+        self, op_type: str, attrs: dict, ports: list[dict], weight_fq: dict | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
+        # {port: {"axis", "bits"}}: weights fake-quantized (symmetric, narrow range) in every call.
+        self.weight_fq = {int(k): dict(v) for k, v in (weight_fq or {}).items()}
         if op_type not in KERNELS:
             raise UnsupportedOpError(
                 f"op type {op_type!r} has no Keras kernel; supported: {', '.join(sorted(KERNELS))}"
@@ -51,33 +55,76 @@ class IROp(keras.layers.Layer):
             if p["kind"] == "input":
                 values.append(next(it))
             elif p["kind"] == "weight":
-                values.append(self.port_weights[i])
+                w = self.port_weights[i]
+                values.append(w if i not in self.weight_fq else fake_quant_weight(w, **self.weight_fq[i]))
             else:
                 values.append(np.asarray(p["value"], dtype=p["dtype"]))
         return KERNELS[self.op_type](values, self.attrs)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "op_type": self.op_type, "attrs": self.attrs, "ports": self.ports}
+        return {
+            **super().get_config(),
+            "op_type": self.op_type,
+            "attrs": self.attrs,
+            "ports": self.ports,
+            "weight_fq": {str(k): v for k, v in self.weight_fq.items()},
+        }
 
 
-def to_keras(graph: Graph, outputs: Sequence[str] | None = None, name: str | None = None) -> keras.Model:
-    """Build a Keras model computing `graph` (outputs: graph outputs, or the named tensors)."""
+def fake_quant_weight(w, axis: int, bits: int):
+    """Symmetric narrow-range fake quantization per slice along `axis` (as the exporter's
+    int8 weights: scale = max|w| / (2^(bits-1) - 1)); straight-through gradient."""
+    reduce_axes = tuple(a for a in range(len(w.shape)) if a != axis)
+    amax = keras.ops.maximum(keras.ops.max(keras.ops.abs(w), axis=reduce_axes), 1e-12)
+    return keras.quantizers.fake_quant_with_min_max_vars(
+        w, -amax, amax, num_bits=bits, narrow_range=True, axis=axis
+    )
+
+
+def to_keras(
+    graph: Graph, outputs: Sequence[str] | None = None, name: str | None = None, fake_quant: bool = False
+) -> keras.Model:
+    """Build a Keras model computing `graph` (outputs: graph outputs, or the named tensors).
+    With `fake_quant`, the annotations of the `insert_fake_quant` pass become quantizer
+    layers and weight fake-quantization (the QAT model)."""
+    from qgraph.quant.layers import ActivationQuantizer
+
+    specs = graph.meta.get("quantizers", {}) if fake_quant else {}
+    quantizers = {
+        q: ActivationQuantizer(
+            num_bits=spec["bits"], fixed=spec["fixed"], init_range=spec.get("init"), name=_safe(f"fq/{q}")
+        )
+        for q, spec in specs.items()
+    }
+    raw: dict[str, Any] = {}
     values: dict[str, Any] = {}
+
+    def publish(tname: str, value: Any) -> None:
+        raw[tname] = values[tname] = value
+        fq = graph.tensor(tname).meta.get("fq") if fake_quant else None
+        if fq is not None:
+            layer = quantizers[fq["quantizer"]]
+            values[tname] = layer(value) if fq["observe"] else layer(value, observe=False)
+
     model_inputs = []
     for tname in graph.inputs:
         t = graph.tensor(tname)
         kt = keras.Input(
             shape=tuple(None if d < 0 else d for d in t.shape[1:]), dtype=t.dtype, name=_safe(tname)
         )
-        values[tname] = kt
         model_inputs.append(kt)
+        publish(tname, kt)
     names: set[str] = set()
     for op in graph.ops():
-        layer, call_inputs, weights = _layer_for(graph, op, names)
-        out = layer([values[t.name] for t in call_inputs])
+        layer, call_inputs, weights = _layer_for(graph, op, names, fake_quant)
+        # A concat reads its inputs raw: its own output quantizer rounds them all at once.
+        args = [
+            raw[t.name] if op.name in t.meta.get("fq_raw_for", ()) else values[t.name] for t in call_inputs
+        ]
+        out = layer(args)
         for port, w in weights.items():
             layer.port_weights[port].assign(w)
-        values[graph.outputs_of(op)[0].name] = out
+        publish(graph.outputs_of(op)[0].name, out)
     wanted = list(outputs) if outputs is not None else graph.outputs
     missing = [n for n in wanted if n not in values]
     if missing:
@@ -85,7 +132,9 @@ def to_keras(graph: Graph, outputs: Sequence[str] | None = None, name: str | Non
     return keras.Model(model_inputs, [values[n] for n in wanted], name=_safe(name or graph.name))
 
 
-def _layer_for(graph: Graph, op: Op, names: set[str]) -> tuple[IROp, list[Tensor], dict[int, np.ndarray]]:
+def _layer_for(
+    graph: Graph, op: Op, names: set[str], fake_quant: bool = False
+) -> tuple[IROp, list[Tensor], dict[int, np.ndarray]]:
     if len(graph.outputs_of(op)) != 1:
         raise UnsupportedOpError(
             f"op {op.name!r} ({op.type}) has {len(graph.outputs_of(op))} outputs; "
@@ -114,7 +163,8 @@ def _layer_for(graph: Graph, op: Op, names: set[str]) -> tuple[IROp, list[Tensor
     while layer_name in names:
         layer_name += "_"
     names.add(layer_name)
-    return IROp(op.type, _jsonable(op.attrs), ports, name=layer_name), call_inputs, weights
+    wfq = {1: op.meta["weight_fq"]} if fake_quant and "weight_fq" in op.meta else None
+    return IROp(op.type, _jsonable(op.attrs), ports, weight_fq=wfq, name=layer_name), call_inputs, weights
 
 
 def _jsonable(attrs: dict) -> dict:

@@ -179,4 +179,4 @@ def _identity(ctx):
     return [ctx.emit("IDENTITY", [ctx.x])]
 
 
-from qgraph.frontend import keras_layers_nn  # noqa: E402,F401  (registers conv, pooling, shape layers)
+from qgraph.frontend import keras_layers_nn, keras_layers_qat  # noqa: E402,F401  (register the other layers)

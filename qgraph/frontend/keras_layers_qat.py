@@ -1,0 +1,54 @@
+"""Lowerings of qgraph's own layers, so a QAT model (from `quantize_model`, trained, saved
+or reloaded) loads back into the IR: `IROp` becomes its op again, and an
+`ActivationQuantizer` becomes the learned range of the tensors it quantizes (no op)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qgraph.errors import QGraphError
+from qgraph.frontend.keras_layers import LowerCtx, lowers
+from qgraph.ir import Op, Tensor
+
+
+@lowers("IROp")
+def _ir_op(ctx: LowerCtx) -> list[Tensor]:
+    layer = ctx.layer
+    inputs, it = [], iter(ctx.inputs)
+    for port, spec in enumerate(layer.ports):
+        if spec["kind"] == "input":
+            inputs.append(next(it))
+        elif spec["kind"] == "weight":
+            inputs.append(
+                ctx.const(spec.get("name", f"w{port}"), np.asarray(layer.port_weights[port].numpy()))
+            )
+        else:
+            inputs.append(
+                ctx.const(f"c{port}", np.asarray(spec["value"], dtype=spec["dtype"]), spec["dtype"])
+            )
+    out = ctx.graph.add_tensor(Tensor(f"{ctx.name}:0", ctx.out_shapes[0]))
+    meta = {"layer": layer.name, "class": "IROp"}
+    if layer.weight_fq:
+        meta["weight_bits"] = int(next(iter(layer.weight_fq.values()))["bits"])
+    ctx.graph.add_op(Op(ctx.name, layer.op_type, dict(layer.attrs), meta), inputs, [out])
+    return [out]
+
+
+@lowers("ActivationQuantizer")
+def _activation_quantizer(ctx: LowerCtx) -> list[Tensor]:
+    layer = ctx.layer
+    if float(layer.initialized.numpy()) < 0.5:
+        raise QGraphError(
+            f"quantizer {layer.name!r} has no learned range yet: train the QAT model (fit) or give "
+            "quantize_model representative_data to initialize the ranges"
+        )
+    if layer.num_bits != 8:
+        raise QGraphError(
+            f"quantizer {layer.name!r} simulates {layer.num_bits}-bit activations; the TFLite targets "
+            "run 8-bit activations (int16x8 is not implemented): retrain with activation_bits=8"
+        )
+    lo, hi = float(layer.range_min.numpy()), float(layer.range_max.numpy())
+    for t in ctx.inputs:
+        t.meta["range"] = (lo, hi)
+    ctx.graph.meta["qat"] = True
+    return list(ctx.inputs)
