@@ -73,7 +73,7 @@ def quantize_model(
 
 def _selector(layers: LayerSelection) -> Callable[[Op], bool] | None:
     if layers is None or callable(layers):
-        return layers  # type: ignore[return-value]
+        return layers
     names = {x for x in layers if isinstance(x, str)}
     classes = {x.__name__ for x in layers if isinstance(x, type)}
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from qgraph.passes.fold_batchnorm import FoldBatchNorm
 
 from qgraph.ir import Graph, Op
+from qgraph.passes.fold_batchnorm import FoldBatchNorm
 from tests.passes.helpers import (
     act,
     assert_same_numerics,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from qgraph.passes.fold_pad import FoldPad, same_padding
 
 from qgraph.ir import Graph, Op
+from qgraph.passes.fold_pad import FoldPad, same_padding
 from tests.passes.helpers import act, assert_same_numerics, conv2d, messages, op_types, rng, run_pass
 from tests.passes.helpers import depthwise as depthwise_conv
 

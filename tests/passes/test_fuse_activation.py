@@ -4,9 +4,9 @@ target's limits (EdgeTPU refuses fused activations on concat and pools)."""
 from __future__ import annotations
 
 import pytest
-from qgraph.passes.fuse_activation import FuseActivation
 
 from qgraph.ir import Graph, Op
+from qgraph.passes.fuse_activation import FuseActivation
 from qgraph.pipeline import PassContext
 from qgraph.targets import get_target
 from tests.passes.helpers import act, assert_same_numerics, conv2d, messages, op_types, rng, run_pass, unary

@@ -4,9 +4,9 @@ when it joins two graph boundaries."""
 from __future__ import annotations
 
 import numpy as np
-from qgraph.passes.remove_identity import RemoveIdentity
 
 from qgraph.ir import Graph, Op
+from qgraph.passes.remove_identity import RemoveIdentity
 from tests.passes.helpers import act, assert_same_numerics, conv2d, messages, op_types, rng, run_pass, unary
 
 
