@@ -19,6 +19,8 @@ BUILTIN_ORDER = [
     "unify_concat_scales",
     "propagate_same_scale",
     "quantize_weights",
+    "insert_fake_quant",
+    "insert_float_boundaries",
     "insert_io_quantize",
     "materialize_int8",
     "dynamic_range",
