@@ -92,6 +92,7 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
 
     for target, mode in DEMO_BUILDS:
         assert f"{target}  " in text and (tmp_path / f"digits_{target}_{mode}.tflite").exists()
+    assert "int8 QAT" in text and (tmp_path / "digits_cpu_int8_qat.tflite").exists()
     data = (tmp_path / "digits_cpu_int8.tflite").read_bytes()
     assert run_tflite(data, np.zeros((1, 8, 8, 1), np.float32)).shape == (1, 10)
 

@@ -48,3 +48,12 @@ def test_quantization_page_example_runs(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "digits_int8.tflite").exists()
     accuracy = float(capsys.readouterr().out.strip().splitlines()[-1].split()[-1])
     assert accuracy > 0.8
+
+
+def test_qat_page_example_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    exec(compile(python_blocks(DOCS / "qat.md")[0], "docs/qat.md", "exec"), {"__name__": "qat_doc"})
+    assert (tmp_path / "digits_qat.keras").exists() and (tmp_path / "digits_qat_int8.tflite").exists()
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    agreement = float(line.rsplit(" ", 1)[-1].rstrip("%")) / 100
+    assert agreement >= 0.99, line
