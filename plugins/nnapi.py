@@ -59,6 +59,26 @@ NNAPI = qgraph.Target(
     no_fused_activation=frozenset({"CONCATENATION"}),
     rules={"CONCATENATION": _concat_rank, "SOFTMAX": _softmax_rank},
     options={"api_level": 30},
+    # From the TFLite NNAPI delegate (shared/specs/targets.md).
+    max_op_versions={
+        "ADD": 2,
+        "MUL": 2,
+        "AVERAGE_POOL_2D": 2,
+        "MAX_POOL_2D": 2,
+        "CONV_2D": 5,
+        "DEPTHWISE_CONV_2D": 3,
+        "FULLY_CONNECTED": 5,
+        "SOFTMAX": 2,
+        "RESHAPE": 1,
+        "CONCATENATION": 2,
+        "LOGISTIC": 2,
+        "RELU": 2,
+        "RELU6": 2,
+        "PAD": 2,
+        "QUANTIZE": 2,
+        "DEQUANTIZE": 2,
+        "RESIZE_BILINEAR": 3,
+    },
 )
 
 

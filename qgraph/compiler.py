@@ -36,6 +36,7 @@ class Report:
     incompatibilities: list[Incompatibility] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     ops_by_type: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         lines = [f"target {self.target}, quantize {self.quantize}"]
@@ -49,6 +50,7 @@ class Report:
         if self.incompatibilities:
             lines.append(f"  first op the target cannot run: {self.incompatibilities[0]}")
             lines += [f"    {p}" for p in self.incompatibilities[1:]]
+        lines += [f"  warning: {w}" for w in self.warnings]
         lines.append("  time: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in self.seconds.items()))
         return "\n".join(lines)
 
@@ -108,6 +110,7 @@ def compile_graph(
     data = serialize(graph, description=f"qgraph {_version()} (target {tgt.name}, {mode})")
     t2 = time.perf_counter()
     report.seconds = {"passes": t1 - t0, "serialize": t2 - t1}
+    report.warnings = tgt.version_fallbacks(graph.meta.get("op_versions", {}))
     path = write_atomic(output, data) if output is not None else None
     return CompileResult(data, graph, report, path)
 

@@ -42,6 +42,8 @@ class Target:
     #: op types that must not carry a fused activation on this target.
     no_fused_activation: frozenset[str] = frozenset()
     rules: Mapping[str, OpRule] = field(default_factory=dict)
+    #: highest op version the target's delegate accepts; above it, the op falls back to the CPU.
+    max_op_versions: Mapping[str, int] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
 
     def check(self, graph: Graph) -> list[Incompatibility]:
@@ -57,6 +59,15 @@ class Target:
             if reason:
                 problems.append(Incompatibility(op.name, op.type, reason))
         return problems
+
+    def version_fallbacks(self, versions: Mapping[str, int]) -> list[str]:
+        """Ops whose written version is above what the delegate accepts (they run on the CPU)."""
+        return [
+            f"{op} v{v} is above the {self.name} delegate's maximum v{self.max_op_versions[op]}: "
+            "those ops fall back to the CPU"
+            for op, v in sorted(versions.items())
+            if op in self.max_op_versions and v > self.max_op_versions[op]
+        ]
 
     def require_mode(self, quantize: str) -> None:
         if quantize not in self.quantize_modes:

@@ -146,3 +146,13 @@ def test_targets_are_listed_and_checked():
         "cat (CONCATENATION): fused activation RELU is not mapped by the EdgeTPU compiler"
     ]
     assert get_target("cpu").check(g) == []
+
+
+def test_nnapi_reports_ops_above_the_delegate_versions():
+    from qgraph.targets import get_target
+
+    nnapi = get_target("nnapi")
+    assert nnapi.version_fallbacks({"MUL": 3, "CONV_2D": 3}) == [
+        "MUL v3 is above the nnapi delegate's maximum v2: those ops fall back to the CPU"
+    ]
+    assert nnapi.version_fallbacks({"ADD": 2, "MEAN": 2}) == []

@@ -83,6 +83,7 @@ def serialize(graph: Graph, description: str = "qgraph") -> bytes:
         key = (enc.builtin, enc.custom_code)
         top[key] = max(top.get(key, 0), enc.version)
     codes = {key: i for i, key in enumerate(top)}
+    graph.meta["op_versions"] = {b: v for (b, c), v in top.items() if b is not None}
     model.operatorCodes = [_opcode(OpEncoding(b, top[b, c], custom_code=c)) for b, c in top]
     used = {(b, v) for (b, _), v in top.items()}
     for op, enc in zip(ops, encodings, strict=True):
