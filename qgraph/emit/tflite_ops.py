@@ -320,28 +320,5 @@ MIN_RUNTIME = {
     ("FULLY_CONNECTED", 4): "1.14.0",
     ("FULLY_CONNECTED", 12): "2.17.0",
     ("MUL", 3): "1.15.0",
-    **{
-        (op, 2): "1.14.0"
-        for op in (
-            "ADD",
-            "SUB",
-            "MUL",
-            "CONCATENATION",
-            "MAX_POOL_2D",
-            "AVERAGE_POOL_2D",
-            "SOFTMAX",
-            "MEAN",
-            "REDUCE_MAX",
-            "RELU",
-            "RELU6",
-            "LOGISTIC",
-            "TANH",
-            "PAD",
-            "MAXIMUM",
-            "MINIMUM",
-            "LEAKY_RELU",
-            "RESIZE_BILINEAR",
-            "RESIZE_NEAREST_NEIGHBOR",
-        )
-    },
+    **{(op, 2): "1.14.0" for op in _INT8_V2},
 }
