@@ -69,11 +69,8 @@ class FoldBatchNorm(Pass):
         shape[axis] = -1
         new_w = (weights.data.astype(np.float64) * scale.reshape(shape)).astype(np.float32)  # type: ignore[union-attr]
         new_b = (bias.data.astype(np.float64) * scale + shift).astype(np.float32)  # type: ignore[union-attr]
-        # New constants rather than in-place edits: a weight tensor may be shared with other ops.
-        graph.set_input(producer, 1, graph.const(weights.name, new_w))
-        graph.set_input(producer, 2, graph.const(bias.name, new_b))
-        for t in (weights, bias):
-            graph._drop_if_dead(t)
+        graph.replace_constant(producer, 1, new_w)
+        graph.replace_constant(producer, 2, new_b)
         graph.absorb_into_producer(bn)
 
     @staticmethod

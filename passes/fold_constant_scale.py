@@ -77,10 +77,8 @@ class FoldConstantScale(Pass):
             new_w, new_b = _scaled(w.data, c, OUT_AXIS[producer.type]), (b.data * c).astype(np.float32)
         else:
             new_w, new_b = w.data, (b.data + c).astype(np.float32)
-        graph.set_input(producer, 1, graph.const(w.name, new_w))
-        graph.set_input(producer, 2, graph.const(b.name, new_b))
-        for t in (w, b):
-            graph._drop_if_dead(t)
+        graph.replace_constant(producer, 1, new_w)
+        graph.replace_constant(producer, 2, new_b)
         graph.absorb_into_producer(op)  # the op's constant operand is dropped with it
         return True
 
@@ -107,8 +105,7 @@ class FoldConstantScale(Pass):
             return False
         x, c = found
         repeat = consumer.attrs.get("depth_multiplier", 1) if consumer.type == "DEPTHWISE_CONV_2D" else 1
-        graph.set_input(consumer, 1, graph.const(w.name, _scaled(w.data, c, IN_AXIS[consumer.type], repeat)))
-        graph._drop_if_dead(w)
+        graph.replace_constant(consumer, 1, _scaled(w.data, c, IN_AXIS[consumer.type], repeat))
         graph.set_input(consumer, 0, x)
         graph.remove_op(mul)
         return True

@@ -253,6 +253,16 @@ class Graph:
                 f"tensor {t.name!r} is not part of graph {self.name!r}; add it with add_tensor first"
             )
 
+    def replace_constant(self, op: Op, port: int, data) -> Tensor:
+        """`op` reads a new constant holding `data` at `port` (named like the old one); the old
+        constant goes if nothing else reads it. Never edits arrays in place: a weight may
+        be shared by several ops."""
+        old = self.inputs_of(op)[port]
+        new = self.const(old.name, data)
+        self.set_input(op, port, new)
+        self._drop_if_dead(old)
+        return new
+
     def _drop_if_dead(self, t: Tensor) -> None:
         if t.name in self.nx and self.nx.degree(t.name) == 0 and t.name not in self.inputs + self.outputs:
             self.nx.remove_node(t.name)
