@@ -38,6 +38,10 @@ class DynamicRange(Pass):
                 continue
             w.quant = weight_params(w.data, WEIGHT_AXIS[op.type])
             w.data, w.dtype = quantize(w.data, w.quant, "int8", narrow=True), "int8"
+            if (
+                op.type == "FULLY_CONNECTED"
+            ):  # as the converter: the hybrid kernel quantizes inputs asymmetrically
+                op.attrs["asymmetric_quantize_inputs"] = True
             count += 1
         ctx.log(f"int8 weights for {count} ops; {skipped} with fewer than {MIN_ELEMENTS} weights kept float")
         return count > 0

@@ -94,6 +94,7 @@ def _fully_connected(op, ctx):
         fusedActivationFunction=ACT[op.attrs.get("fused", "NONE")],
         weightsFormat=S.FullyConnectedOptionsWeightsFormat.DEFAULT,
         keepNumDims=keep,
+        asymmetricQuantizeInputs=bool(op.attrs.get("asymmetric_quantize_inputs", False)),
     )
     return OpEncoding("FULLY_CONNECTED", 5 if keep else 1, "FullyConnectedOptions", o)
 
