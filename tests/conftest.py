@@ -65,12 +65,31 @@ def concat_nested_model(k):
     return k.Model(inp, out, name="concat_nested")
 
 
+def layer_zoo_model(k):
+    """The layers and activations the other fixtures do not cover."""
+    L = k.layers
+    inp = k.Input((12, 12, 4), name="zoo_in")
+    a = L.Conv2D(6, 3, padding="same", activation="relu6")(inp)
+    b = L.Conv2D(6, 3, padding="same", activation="hard_sigmoid")(inp)
+    c = L.Conv2D(6, 1, activation="hard_swish" if hasattr(k.activations, "hard_swish") else "relu")(inp)
+    x = L.Maximum()([L.Subtract()([a, b]), L.Minimum()([b, c])])
+    x = L.LeakyReLU()(x)
+    x = L.UpSampling2D(2, interpolation="bilinear")(x)
+    x = L.Activation("relu")(L.BatchNormalization()(L.DepthwiseConv2D(3, strides=2, padding="same")(x)))
+    g = L.GlobalMaxPooling2D()(x)
+    r = L.Reshape((12, 4))(L.Flatten()(L.AveragePooling2D(3)(L.Conv2D(3, 1)(x))))
+    r = L.Dense(5, activation="sigmoid")(r)  # rank-3 Dense: keep_num_dims
+    out = L.Concatenate(axis=1)([L.Dense(4, activation="tanh")(g), L.Flatten()(r)])
+    return k.Model(inp, L.Activation("softmax")(out), name="layer_zoo")
+
+
 # Input sizes are smaller than ImageNet's 224 to keep the suite fast; the layers are the same.
 MODEL_BUILDERS = {
     "mobilenet": lambda k: k.applications.MobileNet(weights=None, input_shape=(128, 128, 3)),
     "mobilenetv2": lambda k: k.applications.MobileNetV2(weights=None, input_shape=(96, 96, 3)),
     "resnet50": lambda k: k.applications.ResNet50(weights=None, input_shape=(64, 64, 3)),
     "concat_nested": concat_nested_model,
+    "layer_zoo": layer_zoo_model,
 }
 
 

@@ -13,7 +13,7 @@ from qgraph.demo import run_tflite
 from qgraph.emit.schema import S
 from tests.conftest import rel_err
 
-MODELS = ["mobilenet", "mobilenetv2", "resnet50", "concat_nested"]
+MODELS = ["mobilenet", "mobilenetv2", "resnet50", "concat_nested", "layer_zoo"]
 OP_NAMES = {v: k for k, v in vars(S.BuiltinOperator).items() if not k.startswith("_")}
 
 

@@ -8,7 +8,7 @@ import pytest
 import qgraph
 from tests.conftest import rel_err
 
-MODELS = ["mobilenet", "mobilenetv2", "resnet50", "concat_nested"]
+MODELS = ["mobilenet", "mobilenetv2", "resnet50", "concat_nested", "layer_zoo"]
 
 
 @pytest.mark.parametrize("framework", ["keras", "tf_keras"])

@@ -223,3 +223,14 @@ def test_errors_name_what_is_wrong(tmp_path, digits):
     with pytest.raises(qgraph.OptionError, match="calibration_method='mse'"):
         qgraph.compile(model, quantize="int8", representative_data=x_train[:8], calibration_method="mse")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["layer_zoo", "concat_nested"])
+def test_int8_of_every_supported_layer_matches_the_converter(zoo, name):
+    model = zoo.get(name)
+    calibration, test = zoo.sample(model, 40, seed=5), zoo.sample(model, 10, seed=6)
+    reference = model.predict(test, verbose=0)
+    ours = qgraph.compile(model, quantize="int8", representative_data=calibration).tflite
+    ours_db = sqnr_db(reference, run_tflite(ours, test))
+    theirs_db = sqnr_db(reference, run_tflite(converter_int8(model, calibration), test))
+    assert ours_db >= theirs_db - 1.0, (ours_db, theirs_db)
