@@ -25,7 +25,12 @@ from qgraph.targets import Target
 __version__ = "0.1.0"
 
 from qgraph.api import compile, load, to_keras  # noqa: E402  (api imports the names above)
+
+# Importing these registers qgraph's Keras layers (IROp, ActivationQuantizer), so that
+# `keras.models.load_model` reads a saved QAT model after a plain `import qgraph`.
+from qgraph.emit import keras as _emit_keras  # noqa: E402,F401
 from qgraph.qat import quantize_model  # noqa: E402
+from qgraph.quant import layers as _quant_layers  # noqa: E402,F401
 
 __all__ = [
     "FunctionPass",

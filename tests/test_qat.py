@@ -66,6 +66,11 @@ def test_save_load_round_trip(tmp_path, digits, trained_qat):
     )
     assert qgraph.compile(again).tflite == result.tflite
     assert qgraph.compile(str(tmp_path / "qat.keras")).tflite == result.tflite
+    # A fresh process needs nothing but `import qgraph` to load the saved QAT model.
+    script = f"import qgraph, keras; m = keras.models.load_model({str(tmp_path / 'qat.keras')!r}); print(len(m.layers))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.split()[-1]) == len(qat.layers)
 
 
 def test_selected_layers_only(digits):
