@@ -19,7 +19,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import argparse
 import contextlib
 import io
-import platform
 import statistics
 import sys
 import time
@@ -27,6 +26,8 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from bench_env import environment, fmt_s, loadavg, log  # bench/ is the script's folder
 
 DESCRIPTION = """\
 Compare post-training quantization (Keras -> quantized .tflite) with qgraph against
@@ -395,78 +396,7 @@ def run_mode(case: Case, mode: str, args, label: str) -> dict[str, Measure]:
 # ---------------------------------------------------------------- environment (as compile_speed.py)
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def environment() -> list[str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    import keras
-    import tensorflow as tf
-
-    def ver(pkg: str) -> str:
-        try:
-            return version(pkg)
-        except PackageNotFoundError:
-            return "not installed"
-
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    gpus = tf.config.list_physical_devices("GPU")
-    return [
-        f"load average at start (1/5/15 min): {loadavg()}",
-        f"CPUs (nproc): {usable}  ({cpu})",
-        f"GPU: {', '.join(g.name for g in gpus) if gpus else 'none'}",
-        f"OS: {platform.platform()}",
-        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-        f"ai-edge-litert {ver('ai-edge-litert')}, qgraph {ver('qgraph')} (git {qgraph_revision()})",
-    ]
-
-
-def qgraph_revision() -> str:
-    """The git commit of the qgraph checkout being measured (read-only git calls)."""
-    import subprocess
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    try:
-        sha = subprocess.run(
-            ["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return sha + (" + uncommitted changes" if dirty else "")
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        return "unavailable"
-
-
 # ---------------------------------------------------------------- tables
-
-
-def fmt_s(t: float) -> str:
-    return f"{t:.3f}" if t < 10 else f"{t:.2f}"
 
 
 def fmt_size(n: int) -> str:

@@ -20,7 +20,6 @@ import argparse
 import contextlib
 import io
 import json
-import platform
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,8 @@ import tempfile
 import time
 import traceback
 from typing import Any
+
+from bench_env import environment, fmt_s, loadavg, log  # bench/ is the script's folder
 
 DESCRIPTION = """\
 Compare quantization-aware training (QAT) with qgraph against tfmot
@@ -130,10 +131,6 @@ RESULT_PREFIX = "QAT_BENCH_RESULT "
 # ----------------------------------------------------------------------------- helpers
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"
@@ -233,32 +230,14 @@ def tfmot_worker(cfg: dict[str, Any]) -> dict[str, Any]:
     from tf_keras import layers
 
     from qgraph.demo import accuracy_in_litert, digits_data
+    from qgraph.demo import digits_cnn as demo_digits_cnn
 
     Q = tfmot.quantization.keras
     seed = cfg["seed"]
 
     def digits_cnn(concat: bool, name: str = "digits_cnn"):
-        # qgraph.demo.digits_cnn, layer for layer, with tf_keras layers and the same names.
-        inp = keras.Input((8, 8, 1), name="image")
-        x = layers.Rescaling(1.0 / 16.0, name="rescale")(inp)
-        x = layers.Conv2D(16, 3, padding="same", use_bias=False, name="stem")(x)
-        x = layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
-        x = layers.ReLU(6.0, name="stem_relu6")(x)
-        a = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name="dw")(x)
-        a = layers.BatchNormalization(momentum=0.9, name="dw_bn")(a)
-        a = layers.ReLU(6.0, name="dw_relu6")(a)
-        a = layers.Conv2D(16, 1, name="dw_project")(a)
-        if concat:
-            b = layers.Conv2D(16, 1, activation="relu", name="side")(x)
-            a = layers.Concatenate(name="concat")([a, b])
-        x = layers.MaxPooling2D(2, name="pool")(a)
-        x = layers.Conv2D(32, 3, padding="same", name="head_conv")(x)
-        x = layers.BatchNormalization(momentum=0.9, name="head_bn")(x)
-        x = layers.ReLU(name="head_relu")(x)
-        x = layers.GlobalAveragePooling2D(name="gap")(x)
-        x = layers.Dropout(0.2, name="dropout")(x)
-        out = layers.Dense(10, activation="softmax", name="probs")(x)
-        return keras.Model(inp, out, name=name)
+        # The same architecture and layer names as the qgraph side, built with tf_keras.
+        return demo_digits_cnn(concat, name, keras_module=keras)
 
     class OutputQuantizeConfig(Q.QuantizeConfig):
         """No weights; quantize the layer's output like tfmot's other activations."""
@@ -550,71 +529,6 @@ def qgraph_mobilenetv2(args) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- report
 
 
-def environment() -> list[str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    import keras
-    import tensorflow as tf
-
-    def ver(pkg: str) -> str:
-        try:
-            return version(pkg)
-        except PackageNotFoundError:
-            return "not installed"
-
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    gpus = tf.config.list_physical_devices("GPU")
-    return [
-        f"load average at start (1/5/15 min): {loadavg()}",
-        f"CPUs (nproc): {usable}  ({cpu})",
-        f"GPU: {', '.join(g.name for g in gpus) if gpus else 'none'}",
-        f"OS: {platform.platform()}",
-        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-        f"tf-keras {ver('tf-keras')}, tensorflow-model-optimization {ver('tensorflow-model-optimization')}, "
-        f"ai-edge-litert {ver('ai-edge-litert')}, qgraph {ver('qgraph')} (git {qgraph_revision()})",
-    ]
-
-
-def qgraph_revision() -> str:
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    try:
-        sha = subprocess.run(
-            ["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return sha + (" + uncommitted changes" if dirty else "")
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        return "unavailable"
-
-
-def fmt_s(t: float) -> str:
-    return f"{t:.3f}" if t < 10 else f"{t:.2f}"
-
-
 def paired_ratios(r: dict[str, Any]) -> list[float]:
     return [q / f for f, q in zip(r["paired"]["float"], r["paired"]["qat"], strict=True)]
 
@@ -819,7 +733,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from qgraph.demo import digits_data
 
-    env = environment()
+    env = environment(("tf-keras", "tensorflow-model-optimization"))
     print("# qgraph QAT benchmark: qgraph vs tfmot\n")
     for line in env:
         print(f"- {line}")

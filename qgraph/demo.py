@@ -25,11 +25,14 @@ def digits_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     return x[:cut], y[:cut], x[cut:], y[cut:]
 
 
-def digits_cnn(concat: bool = True, name: str = "digits_cnn"):
+def digits_cnn(concat: bool = True, name: str = "digits_cnn", keras_module=None):
     """A small CNN with the patterns quantization cares about: Rescaling, BN, ReLU6,
-    a depthwise conv, a 2-input concat (optional), pooling, dropout and a softmax head."""
-    import keras
-    from keras import layers
+    a depthwise conv, a 2-input concat (optional), pooling, dropout and a softmax head.
+    `keras_module` builds it with another Keras (e.g. `tf_keras`, for tfmot comparisons)."""
+    import keras as keras3
+
+    keras = keras_module or keras3
+    layers = keras.layers
 
     inp = keras.Input((8, 8, 1), name="image")
     x = layers.Rescaling(1.0 / 16.0, name="rescale")(inp)
