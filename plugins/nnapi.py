@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import qgraph
 
 
@@ -16,6 +18,19 @@ def _concat_rank(op, graph):
 def _softmax_rank(op, graph):
     rank = len(graph.inputs_of(op)[0].shape)
     return None if rank <= 4 else f"rank {rank} > 4"
+
+
+def _for_api_level(target: qgraph.Target, options: dict) -> qgraph.Target:
+    """Per-channel weights (TENSOR_QUANT8_SYMM_PER_CHANNEL) need API 29; below 30 the delegate
+    shifts int8 tensors to uint8 itself, so int8 files serve every level."""
+    level = options.get("api_level")
+    if not isinstance(level, int) or not 27 <= level <= 36:
+        raise qgraph.OptionError(
+            f"api_level={level!r} is not an Android NNAPI level; use an int from 27 to 36"
+        )
+    return dataclasses.replace(
+        target, per_axis_weights=level >= 29, options={**target.options, "api_level": level}
+    )
 
 
 NNAPI = qgraph.Target(
@@ -59,6 +74,7 @@ NNAPI = qgraph.Target(
     no_fused_activation=frozenset({"CONCATENATION"}),
     rules={"CONCATENATION": _concat_rank, "SOFTMAX": _softmax_rank},
     options={"api_level": 30},
+    configure=_for_api_level,
     # From the TFLite NNAPI delegate (shared/specs/targets.md).
     max_op_versions={
         "ADD": 2,

@@ -93,6 +93,7 @@ def compile_graph(
             f"unknown option(s) {sorted(unknown)} for target {tgt.name!r}; "
             f"it takes: {sorted(tgt.options) or 'none'}"
         )
+    tgt = tgt.configured(options)
     ctx = PassContext(tgt, mode, {**tgt.options, **options})
     t0 = time.perf_counter()
     PassManager.from_plugins(lint=lint).run(graph, ctx)

@@ -49,7 +49,7 @@ def quantize_model(
         raise OptionError(f"activation_bits={activation_bits} is not supported; choose 8 or 16")
     graph = qgraph.load(model)
     ctx = PassContext(
-        get_target(target),
+        get_target(target).configured({}),
         "qat",
         {
             "select": _selector(layers),

@@ -44,6 +44,12 @@ class Target:
     rules: Mapping[str, OpRule] = field(default_factory=dict)
     #: highest op version the target's delegate accepts; above it, the op falls back to the CPU.
     max_op_versions: Mapping[str, int] = field(default_factory=dict)
+    #: derives the target for given option values (e.g. NNAPI's capabilities from its API level).
+    configure: Callable[[Target, dict[str, Any]], Target] | None = None
+
+    def configured(self, options: dict[str, Any]) -> Target:
+        return self.configure(self, {**self.options, **options}) if self.configure else self
+
     options: dict[str, Any] = field(default_factory=dict)
 
     def check(self, graph: Graph) -> list[Incompatibility]:

@@ -234,3 +234,27 @@ def test_int8_of_every_supported_layer_matches_the_converter(zoo, name):
     ours_db = sqnr_db(reference, run_tflite(ours, test))
     theirs_db = sqnr_db(reference, run_tflite(converter_int8(model, calibration), test))
     assert ours_db >= theirs_db - 1.0, (ours_db, theirs_db)
+
+
+def test_nnapi_api_level_decides_per_channel_weights(digits):
+    model, (x_train, _, x_test, y_test) = digits
+
+    def conv_weight_scales(data):
+        _, sg = tensor_params(data)
+        return {
+            len(sg.tensors[op.inputs[1]].quantization.scale)
+            for op in sg.operators
+            if len(op.inputs) == 3 and len(sg.tensors[op.inputs[1]].shape) == 4
+        }
+
+    old = qgraph.compile(
+        model, target="nnapi", quantize="int8", representative_data=x_train[:64], api_level=28
+    )
+    new = qgraph.compile(
+        model, target="nnapi", quantize="int8", representative_data=x_train[:64], api_level=30
+    )
+    assert conv_weight_scales(old.tflite) == {1}
+    assert len(conv_weight_scales(new.tflite)) > 1
+    assert accuracy_in_litert(old.tflite, x_test, y_test)[0] >= 0.9
+    with pytest.raises(qgraph.OptionError, match="api_level=12"):
+        qgraph.compile(model, target="nnapi", api_level=12)
