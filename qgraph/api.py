@@ -10,22 +10,32 @@ from qgraph.ir import Graph
 
 
 def load(model_or_path: Any) -> Graph:
-    """A Keras 3 / tf-keras model, or a `.keras` / `.h5` path -> a new `Graph`."""
+    """A Keras 3 / tf-keras model, a `.keras` / `.h5` path, or a `.tflite` path or bytes -> a new `Graph`."""
     if isinstance(model_or_path, Graph):
         return model_or_path.copy()
     from qgraph.frontend.keras import from_keras, load_keras_file
 
+    if isinstance(model_or_path, bytes):
+        from qgraph.frontend.tflite import from_tflite
+
+        return from_tflite(model_or_path)
     if isinstance(model_or_path, str | os.PathLike):
         path = os.fspath(model_or_path)
+        if path.endswith(".tflite"):
+            from qgraph.frontend.tflite import from_tflite
+
+            if not os.path.exists(path):
+                raise FileNotFoundError(f"no such model file: {path}")
+            return from_tflite(path)
         if path.endswith((".keras", ".h5", ".hdf5")):
             return from_keras(load_keras_file(path))
         raise OptionError(
-            f"cannot load {path!r}: qgraph reads .keras and .h5 files (got {os.path.splitext(path)[1]!r})"
+            f"cannot load {path!r}: qgraph reads .keras, .h5 and .tflite files (got {os.path.splitext(path)[1]!r})"
         )
     if hasattr(model_or_path, "layers"):
         return from_keras(model_or_path)
     raise OptionError(
-        f"qgraph.load takes a Keras model, a .keras/.h5 path or a Graph, not {type(model_or_path).__name__}"
+        f"qgraph.load takes a Keras model, a .keras/.h5/.tflite path, .tflite bytes or a Graph, not {type(model_or_path).__name__}"
     )
 
 

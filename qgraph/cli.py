@@ -79,7 +79,9 @@ def _parser() -> argparse.ArgumentParser:
         help="summarize a model's IR (ops, tensors, parameters, sizes)",
         description="Load a model into qgraph's IR and print its summary.",
     )
-    i.add_argument("input", help="a .keras or .h5 Keras model file")
+    i.add_argument(
+        "input", help="a .keras or .h5 Keras model file, or a .tflite file (qgraph's or the converter's)"
+    )
     i.add_argument("--dump", action="store_true", help="print the full IR, one line per op")
     i.add_argument("--json", action="store_true", help="print the summary as JSON")
     i.add_argument(

@@ -1,0 +1,135 @@
+""".tflite -> IR, for inspection (`qgraph.load("model.tflite")`, `qgraph inspect model.tflite`).
+
+Reads the main subgraph through the schema module: tensors with their dtype, shape
+(the signature's -1 kept), constant data and quantization; ops with their builtin options
+decoded into the attrs the rest of qgraph uses. A file qgraph wrote reads back into the
+graph it was written from, and writes back byte for byte.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from qgraph.emit.schema import S
+from qgraph.emit.tflite import TENSOR_TYPES
+from qgraph.errors import QGraphError
+from qgraph.ir import Graph, Op, QuantParams, Tensor
+
+_OPS = {v: k for k, v in vars(S.BuiltinOperator).items() if not k.startswith("_")}
+_DTYPES = {v: k for k, v in TENSOR_TYPES.items()}
+_ACT = {v: k for k, v in vars(S.ActivationFunctionType).items() if not k.startswith("_")}
+_PAD = {v: k for k, v in vars(S.Padding).items() if not k.startswith("_")}
+
+
+def _attrs(op_type: str, o) -> dict:
+    """Builtin options -> qgraph attrs (the inverse of `qgraph.emit.tflite_ops`)."""
+    if o is None:
+        return {}
+    a: dict = {}
+    if hasattr(o, "fusedActivationFunction"):
+        a["fused"] = _ACT.get(o.fusedActivationFunction, str(o.fusedActivationFunction))
+    if hasattr(o, "padding"):
+        a["padding"] = _PAD[o.padding]
+    if hasattr(o, "strideH"):
+        a["stride"] = (o.strideH, o.strideW)
+    if hasattr(o, "dilationHFactor"):
+        a["dilation"] = (o.dilationHFactor, o.dilationWFactor)
+    if hasattr(o, "filterHeight"):
+        a["filter"] = (o.filterHeight, o.filterWidth)
+    simple = {
+        "depthMultiplier": "depth_multiplier",
+        "keepNumDims": "keep_num_dims",
+        "axis": "axis",
+        "keepDims": "keep_dims",
+        "beta": "beta",
+        "alpha": "alpha",
+        "alignCorners": "align_corners",
+        "halfPixelCenters": "half_pixel_centers",
+    }
+    for src, dst in simple.items():
+        if hasattr(o, src):
+            a[dst] = getattr(o, src)
+    if getattr(o, "asymmetricQuantizeInputs", False):
+        a["asymmetric_quantize_inputs"] = True
+    if op_type == "RESHAPE" and getattr(o, "newShape", None) is not None:
+        a["new_shape"] = tuple(int(d) for d in o.newShape)
+    return a
+
+
+_OUT_AXIS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0}
+
+
+def _zero_bias(graph: Graph, name: str, op_type: str, x: Tensor, w: Tensor) -> Tensor:
+    """The bias a converter left out (all zero): qgraph's IR always has one."""
+    from qgraph.quant.numerics import bias_params
+
+    n = w.shape[_OUT_AXIS[op_type]]
+    integer = x.quant is not None and w.quant is not None and x.dtype in ("int8", "uint8")
+    bias = graph.const(name, np.zeros(n, np.int32 if integer else np.float32))
+    if integer:
+        assert x.quant is not None and w.quant is not None
+        bias.quant = bias_params(x.quant, w.quant)
+    return bias
+
+
+def _text(b) -> str:
+    return b.decode() if isinstance(b, bytes) else str(b)
+
+
+def from_tflite(path_or_bytes: str | os.PathLike | bytes) -> Graph:
+    if isinstance(path_or_bytes, bytes):
+        data = path_or_bytes
+    else:
+        with open(os.fspath(path_or_bytes), "rb") as f:
+            data = f.read()
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise QGraphError("not a TFLite flatbuffer (file identifier TFL3 missing)")
+    model = S.ModelT.InitFromPackedBuf(data, 0)
+    sub = model.subgraphs[0]
+    graph = Graph(_text(sub.name) if sub.name else "tflite")
+    tensors = []
+    for t in sub.tensors:
+        dtype = _DTYPES.get(t.type)
+        if dtype is None:
+            raise QGraphError(
+                f"tensor {_text(t.name)!r} has TFLite type {t.type}, which qgraph does not read"
+            )
+        shape = [int(d) for d in (t.shapeSignature if t.shapeSignature is not None else t.shape)]
+        buf = model.buffers[t.buffer].data if t.buffer else None
+        const = None if buf is None else np.frombuffer(bytes(buf), dtype=np.dtype(dtype).newbyteorder("<"))
+        if const is not None:
+            const = const.astype(dtype).reshape([int(d) for d in t.shape])
+        q = t.quantization
+        quant = None
+        if q is not None and q.scale is not None and len(q.scale):
+            axis = int(q.quantizedDimension) if len(q.scale) > 1 else None
+            quant = QuantParams(
+                np.asarray(q.scale, np.float32), np.asarray(q.zeroPoint, np.int64), axis=axis, dtype=dtype
+            )
+        tensors.append(graph.add_tensor(Tensor(_text(t.name), tuple(shape), dtype, const, quant)))
+    codes = [_OPS.get(max(c.builtinCode, c.deprecatedBuiltinCode), "CUSTOM") for c in model.operatorCodes]
+    for k, o in enumerate(sub.operators):
+        op_type = codes[o.opcodeIndex]
+        inputs = [tensors[i] if i >= 0 else None for i in o.inputs]
+        if len(inputs) == 3 and inputs[2] is None and op_type in _OUT_AXIS and inputs[0] and inputs[1]:
+            inputs[2] = _zero_bias(graph, f"{op_type.lower()}_{k}/bias", op_type, inputs[0], inputs[1])
+        if any(t is None for t in inputs):
+            raise QGraphError(
+                f"operator {k} ({op_type}) omits an optional input, which qgraph reads only for a "
+                "conv or dense bias"
+            )
+        graph.add_op(
+            Op(f"{op_type.lower()}_{k}", op_type, _attrs(op_type, o.builtinOptions)),
+            [t for t in inputs if t is not None],
+            [tensors[i] for i in o.outputs],
+        )
+    graph.inputs = [tensors[i].name for i in sub.inputs]
+    graph.outputs = [tensors[i].name for i in sub.outputs]
+    sig = (model.signatureDefs or [None])[0]
+    if sig is not None and sig.outputs:
+        by_index = {m.tensorIndex: _text(m.name) for m in sig.outputs}
+        graph.meta["output_names"] = [by_index.get(i, tensors[i].name) for i in sub.outputs]
+    graph.meta["description"] = _text(model.description or "")
+    return graph
