@@ -1,9 +1,10 @@
 """OP(fused=NONE) -> RELU|RELU6|RELU_N1_TO_1  =>  OP(fused=RELU|RELU6|RELU_N1_TO_1)
 
-OP is CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB, MUL, MAX_POOL_2D,
-AVERAGE_POOL_2D or CONCATENATION, minus the types the target refuses fused activations
-on (EdgeTPU: pools and concat; NNAPI: concat). The activation must be the only reader of
-OP's output, which must not be a graph output.
+OP is CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB, MUL, MAX_POOL_2D or
+AVERAGE_POOL_2D, minus the types the target refuses fused activations on (EdgeTPU: pools).
+Never CONCATENATION: the schema has the field, but LiteRT's concat kernel refuses it at
+Prepare and XNNPACK silently ignores it. The activation must be the only reader of OP's
+output, which must not be a graph output.
 
     >>> FuseActivation().run(graph, ctx)  # CONV_2D -> RELU6  =>  CONV_2D{fused=RELU6}
 """
@@ -24,7 +25,6 @@ FUSABLE = frozenset(
         "MUL",
         "MAX_POOL_2D",
         "AVERAGE_POOL_2D",
-        "CONCATENATION",
     }
 )
 

@@ -159,3 +159,21 @@ def test_plugin_serializes_an_op_through_the_hook(zoo):
         qgraph.unregister_plugin(plugin)
     got = run_tflite(data, np.array([[-1.0, 2.0, -3.5, 0.0]], np.float32))
     np.testing.assert_array_equal(got, [[1.0, 2.0, 3.5, 0.0]])
+
+
+def test_relu_after_concat_runs_with_and_without_xnnpack():
+    import keras
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    inp = keras.Input((6, 6, 3))
+    a, b = keras.layers.Conv2D(4, 3, padding="same")(inp), keras.layers.Conv2D(4, 1)(inp)
+    model = keras.Model(inp, keras.layers.ReLU()(keras.layers.Concatenate()([a, b])))
+    x = np.random.default_rng(0).normal(size=(1, 6, 6, 3)).astype(np.float32)
+    data = qgraph.compile(model).tflite
+    for resolver in (OpResolverType.AUTO, OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES):
+        interp = Interpreter(model_content=data, experimental_op_resolver_type=resolver)
+        interp.allocate_tensors()
+        interp.set_tensor(interp.get_input_details()[0]["index"], x)
+        interp.invoke()
+        got = interp.get_tensor(interp.get_output_details()[0]["index"])
+        assert rel_err(got, model.predict(x, verbose=0)) < 1e-5
