@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from qgraph.ir import Graph, Op
 from qgraph.pipeline import Pass, PassContext
-from qgraph.quant.numerics import activation_params, bias_params, weight_params
+from qgraph.quant.numerics import activation_params, bias_params, weight_params, widen_for_bias
 
 WEIGHT_AXIS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0}
 
@@ -53,6 +53,8 @@ class QuantizeWeights(Pass):
                     continue
                 w.quant = weight_params(w.data, weight_axis(op.type, ctx), bits=op.meta.get("weight_bits", 8))
                 assert x.quant is not None, f"{op.name}: input {x.name} has no quantization parameters"
+                if widen_for_bias(w.quant, b.data, float(x.quant.scale[0])):
+                    ctx.log(f"{op.name}: weight scale widened so the int32 bias fits")
                 b.quant = bias_params(x.quant, w.quant)
                 weights += 1
                 continue

@@ -74,6 +74,20 @@ def weight_params(w: np.ndarray, axis: int | None, bits: int = 8) -> QuantParams
     )
 
 
+def widen_for_bias(weight_q: QuantParams, bias: np.ndarray, input_scale: float) -> bool:
+    """Widen weight scales where the int32 bias would not fit, as TFLiteConverter does: a
+    channel whose weights folded to almost nothing (a pruned BN channel) still carries its
+    bias. The bias is kept within 2^30, so the int32 accumulator (bias + sum of int8
+    products, < 2^28 for a 3x3x1024 kernel) cannot overflow. Returns whether anything changed."""
+    need = np.abs(bias.astype(np.float64)) / (float(input_scale) * 2**30)
+    if weight_q.axis is None:
+        need = np.atleast_1d(need.max()) if need.size else np.zeros(1)
+    if not np.any(weight_q.scale < need):
+        return False
+    weight_q.scale = np.maximum(weight_q.scale, need).astype(np.float32)
+    return True
+
+
 def quantize(x: np.ndarray, q: QuantParams, dtype: str = "int8", narrow: bool = False) -> np.ndarray:
     """Round `x` to integers with `q` (per-axis when `q.axis` is set)."""
     qmin, qmax = QRANGE[dtype] if dtype in QRANGE else (-(2**31), 2**31 - 1)

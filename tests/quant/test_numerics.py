@@ -89,3 +89,13 @@ def test_quantize_clips_and_dequantize_inverts():
 def test_sqnr():
     ref = np.ones(100)
     assert sqnr_db(ref, ref * 1.01) == pytest.approx(40.0, abs=1e-6)
+
+
+def test_weight_scale_widens_only_where_the_bias_would_not_fit():
+    from qgraph.quant.numerics import widen_for_bias
+
+    q = QuantParams(np.float32([1e-3, 1e-9]), [0, 0], axis=0)
+    assert widen_for_bias(q, np.float32([0.5, 2.0]), input_scale=0.05)
+    assert q.scale[0] == np.float32(1e-3)  # fits: unchanged
+    assert q.scale[1] == np.float32(2.0 / (0.05 * 2**30))
+    assert not widen_for_bias(q, np.float32([0.5, 2.0]), input_scale=0.05)

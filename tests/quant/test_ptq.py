@@ -258,3 +258,30 @@ def test_nnapi_api_level_decides_per_channel_weights(digits):
     assert accuracy_in_litert(old.tflite, x_test, y_test)[0] >= 0.9
     with pytest.raises(qgraph.OptionError, match="api_level=12"):
         qgraph.compile(model, target="nnapi", api_level=12)
+
+
+def test_switched_off_bn_channel_keeps_its_bias_like_the_converter():
+    # gamma ~ 0, beta = 2 (a channel pruned by network slimming): the folded weights are ~0, so
+    # input_scale * weight_scale is tiny and the int32 bias would overflow without widening.
+    import keras
+
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(32, 8, 8, 3)).astype(np.float32)
+    inp = keras.Input((8, 8, 3))
+    bn = keras.layers.BatchNormalization()
+    model = keras.Model(inp, keras.layers.ReLU()(bn(keras.layers.Conv2D(4, 3, padding="same")(inp))))
+    bn.set_weights(
+        [
+            np.float32([1, 1e-6, 1, 1]),
+            np.float32([0, 2, 0, 0]),
+            np.zeros(4, np.float32),
+            np.ones(4, np.float32),
+        ]
+    )
+    reference = model.predict(x, verbose=0)
+    result = qgraph.compile(model, quantize="int8", representative_data=x)
+    got = run_tflite(result.tflite, x)
+    assert abs(got[..., 1].mean() - 2.0) < 0.02
+    theirs = run_tflite(converter_int8(model, x), x)
+    assert sqnr_db(reference, got) >= sqnr_db(reference, theirs) - 1.0
+    assert any("widened" in m for r in result.report.passes for m in r.messages)
