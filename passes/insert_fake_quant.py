@@ -14,13 +14,14 @@ quantized when its producer or one of its readers is quantized.
 
 Annotations: `tensor.meta["fq"] = {"quantizer": name, "observe": bool}`,
 `tensor.meta["fq_raw_for"] = [op names reading the raw value]`,
-`graph.meta["quantizers"] = {name: {"bits", "fixed"}}`, `op.meta["weight_fq"] = {"axis", "bits"}`.
+`graph.meta["quantizers"] = {name: {"bits", "fixed"}}`, `op.meta["weight_fq"] = {"axis", "bits"}`,
+`op.meta["const_fq"] = [ports of other float constants]`, `op.meta["float"] = True` (left out).
 """
 
 from __future__ import annotations
 
 from qgraph.ir import Graph, Op, Tensor
-from qgraph.passes.quantize_weights import WEIGHT_AXIS
+from qgraph.passes.quantize_weights import WEIGHT_AXIS, weight_axis
 from qgraph.pipeline import Pass, PassContext
 from qgraph.quant.numerics import (
     FIXED_OUTPUT,
@@ -73,8 +74,17 @@ class InsertFakeQuant(Pass):
                 own(graph.tensor(name))
         for op in graph.ops():
             out = graph.outputs_of(op)[0]
-            if op.name in quantized_ops and op.type in WEIGHT_AXIS and graph.inputs_of(op)[1].is_constant:
-                op.meta["weight_fq"] = {"axis": WEIGHT_AXIS[op.type], "bits": wbits}
+            if op.name not in quantized_ops:
+                op.meta["float"] = True  # the exporter keeps it float too
+            elif op.type in WEIGHT_AXIS and graph.inputs_of(op)[1].is_constant:
+                # The axis the exporter will use (per tensor for dense, or everywhere on edgetpu).
+                op.meta["weight_fq"] = {"axis": weight_axis(op.type, ctx), "bits": wbits}
+            else:
+                consts = [
+                    p for p, t in enumerate(graph.inputs_of(op)) if t.is_constant and t.dtype == "float32"
+                ]
+                if consts:
+                    op.meta["const_fq"] = consts  # ADD/MUL operands: int8 per tensor, affine
             if "fq" in out.meta or not wants(out) or (op.type in SAME_SCALE and op.name in quantized_ops):
                 continue
             own(out, fixed_range(op.type) if op.type in FIXED_OUTPUT else None)

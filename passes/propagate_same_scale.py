@@ -27,7 +27,7 @@ class PropagateSameScale(Pass):
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         count = 0
         for op in graph.ops():
-            if op.type in SAME_SCALE:
+            if op.type in SAME_SCALE and not op.meta.get("float"):  # a QAT model's float op keeps its own
                 src, dst = graph.inputs_of(op)[0], graph.outputs_of(op)[0]
                 if src.quant is not None:
                     dst.quant = copy.deepcopy(src.quant)

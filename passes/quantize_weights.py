@@ -27,7 +27,10 @@ def weight_axis(op_type: str, ctx: PassContext) -> int | None:
 
 
 def runs_in_int8(graph: Graph, op: Op) -> bool:
-    """An op runs in int8 when every activation it reads and writes has parameters."""
+    """An op runs in int8 when every activation it reads and writes has parameters, unless a
+    QAT model left it out (`op.meta["float"]`)."""
+    if op.meta.get("float"):
+        return False
     acts = [t for t in graph.inputs_of(op) if not t.is_constant] + graph.outputs_of(op)
     return all(t.quant is not None for t in acts)
 
@@ -51,7 +54,8 @@ class QuantizeWeights(Pass):
                 if w.data is None or b.data is None:
                     ctx.log(f"kept {op.name} float: its weights are not constant")
                     continue
-                w.quant = weight_params(w.data, weight_axis(op.type, ctx), bits=op.meta.get("weight_bits", 8))
+                axis = op.meta["weight_axis"] if "weight_axis" in op.meta else weight_axis(op.type, ctx)
+                w.quant = weight_params(w.data, axis, bits=op.meta.get("weight_bits", 8))
                 assert x.quant is not None, f"{op.name}: input {x.name} has no quantization parameters"
                 if widen_for_bias(w.quant, b.data, float(x.quant.scale[0])):
                     ctx.log(f"{op.name}: weight scale widened so the int32 bias fits")

@@ -162,3 +162,35 @@ def test_trains_under_mirrored_strategy_with_consistent_ranges():
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "replicas" in done.stdout
+
+
+def test_left_out_layer_stays_float_in_training_and_in_the_file():
+    import keras
+
+    from qgraph.quant.numerics import sqnr_db
+
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(64, 8, 8, 3)).astype(np.float32)
+    inp = keras.Input((8, 8, 3))
+    a = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c1")(inp)
+    b = keras.layers.Conv2D(4, 3, padding="same", name="c2")(a)
+    model = keras.Model(inp, keras.layers.Conv2D(4, 1, name="c3")(b))
+    qat = qgraph.quantize_model(model, layers=["c1", "c3"], representative_data=x)
+    assert qat.get_layer("c2").weight_fq == {} and qat.get_layer("c2").float_op
+    result = qgraph.compile(qat)
+    c2 = next(op for op in result.graph.ops() if op.name.startswith("c2") and op.type == "CONV_2D")
+    assert [t.dtype for t in result.graph.inputs_of(c2)] == ["float32", "float32", "float32"]
+    assert sqnr_db(qat.predict(x, verbose=0), run_tflite(result.tflite, x)) > 45.0
+
+
+def test_dense_weights_simulated_per_tensor_as_exported(digits):
+    model, (x_train, _, _, _) = digits
+    qat = qgraph.quantize_model(model, representative_data=x_train[:32])
+    dense = next(layer for layer in qat.layers if getattr(layer, "op_type", "") == "FULLY_CONNECTED")
+    assert dense.weight_fq[1]["axis"] is None  # per tensor, as the int8 spec's default export
+    conv = next(layer for layer in qat.layers if getattr(layer, "op_type", "") == "CONV_2D")
+    assert conv.weight_fq[1]["axis"] == 0
+    edgetpu = qgraph.quantize_model(model, representative_data=x_train[:32], target="edgetpu")
+    assert all(
+        layer.weight_fq[1]["axis"] is None for layer in edgetpu.layers if 1 in getattr(layer, "weight_fq", {})
+    )

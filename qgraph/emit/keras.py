@@ -27,9 +27,16 @@ class IROp(keras.layers.Layer):
     weight), or ``{"kind": "const", "value": [...], "dtype": ...}`` (fixed in the config)."""
 
     def __init__(
-        self, op_type: str, attrs: dict, ports: list[dict], weight_fq: dict | None = None, **kwargs: Any
+        self,
+        op_type: str,
+        attrs: dict,
+        ports: list[dict],
+        weight_fq: dict | None = None,
+        float_op: bool = False,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.float_op = bool(float_op)  # left out of QAT: the exporter keeps it float
         # {port: {"axis", "bits"}}: weights fake-quantized (symmetric, narrow range) in every call.
         self.weight_fq = {int(k): dict(v) for k, v in (weight_fq or {}).items()}
         if op_type not in KERNELS:
@@ -68,14 +75,20 @@ class IROp(keras.layers.Layer):
             "attrs": self.attrs,
             "ports": self.ports,
             "weight_fq": {str(k): v for k, v in self.weight_fq.items()},
+            "float_op": self.float_op,
         }
 
 
-def fake_quant_weight(w, axis: int, bits: int):
-    """Symmetric narrow-range fake quantization per slice along `axis` (as the exporter's
-    int8 weights: scale = max|w| / (2^(bits-1) - 1)); straight-through gradient."""
+def fake_quant_weight(w, axis: int | None, bits: int, affine: bool = False):
+    """Fake-quantize a constant as the exporter stores it; straight-through gradient.
+    Weights: symmetric, narrow range, scale = max|w| / (2^(bits-1) - 1), per slice along
+    `axis` (or per tensor). `affine`: an ADD/MUL operand, int8 per tensor over [min, max]."""
+    ops = keras.ops
+    if affine:
+        lo, hi = ops.minimum(ops.min(w), 0.0), ops.maximum(ops.max(w), 0.0)
+        return keras.quantizers.fake_quant_with_min_max_vars(w, lo, hi, num_bits=bits)
     reduce_axes = tuple(a for a in range(len(w.shape)) if a != axis)
-    amax = keras.ops.maximum(keras.ops.max(keras.ops.abs(w), axis=reduce_axes), 1e-12)
+    amax = ops.maximum(ops.max(ops.abs(w), axis=reduce_axes), 1e-12)
     return keras.quantizers.fake_quant_with_min_max_vars(
         w, -amax, amax, num_bits=bits, narrow_range=True, axis=axis
     )
@@ -163,8 +176,20 @@ def _layer_for(
     while layer_name in names:
         layer_name += "_"
     names.add(layer_name)
-    wfq = {1: op.meta["weight_fq"]} if fake_quant and "weight_fq" in op.meta else None
-    return IROp(op.type, _jsonable(op.attrs), ports, weight_fq=wfq, name=layer_name), call_inputs, weights
+    wfq: dict[int, dict] = {}
+    if fake_quant:
+        if "weight_fq" in op.meta:
+            wfq[1] = op.meta["weight_fq"]
+        wfq.update({p: {"axis": None, "bits": 8, "affine": True} for p in op.meta.get("const_fq", ())})
+    layer = IROp(
+        op.type,
+        _jsonable(op.attrs),
+        ports,
+        weight_fq=wfq,
+        float_op=bool(op.meta.get("float")),
+        name=layer_name,
+    )
+    return layer, call_inputs, weights
 
 
 def _jsonable(attrs: dict) -> dict:

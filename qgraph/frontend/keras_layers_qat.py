@@ -28,8 +28,11 @@ def _ir_op(ctx: LowerCtx) -> list[Tensor]:
             )
     out = ctx.graph.add_tensor(Tensor(f"{ctx.name}:0", ctx.out_shapes[0]))
     meta = {"layer": layer.name, "class": "IROp"}
-    if layer.weight_fq:
-        meta["weight_bits"] = int(next(iter(layer.weight_fq.values()))["bits"])
+    if 1 in layer.weight_fq and not layer.weight_fq[1].get("affine"):
+        meta["weight_bits"] = int(layer.weight_fq[1]["bits"])
+        meta["weight_axis"] = layer.weight_fq[1]["axis"]  # export exactly what training simulated
+    if layer.float_op:
+        meta["float"] = True
     ctx.graph.add_op(Op(ctx.name, layer.op_type, dict(layer.attrs), meta), inputs, [out])
     return [out]
 
