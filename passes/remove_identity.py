@@ -9,6 +9,8 @@ Kept (and logged) when both ends are graph boundaries, which TFLite cannot alias
 
 from __future__ import annotations
 
+import numpy as np
+
 from qgraph.ir import Graph, Op
 from qgraph.pipeline import Pass, PassContext
 
@@ -27,13 +29,22 @@ class RemoveIdentity(Pass):
     phase = "import"
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
-        removed = 0
+        removed = copies = 0
         for op in graph.ops():
             if not _is_noop(graph, op):
                 continue
             src, dst = graph.inputs_of(op)[0], graph.outputs_of(op)[0]
             if graph.is_graph_output(dst) and (src.name in graph.inputs or graph.is_graph_output(src)):
-                ctx.log(f"kept {op.name} ({op.type}): it joins two graph boundaries")
+                if op.type == "IDENTITY" and list(src.shape).count(-1) <= 1:
+                    # TFLite has no identity op: a RESHAPE to the same shape copies the tensor.
+                    new_shape = tuple(src.shape)
+                    graph.replace_op(
+                        op,
+                        Op(op.name, "RESHAPE", {"new_shape": new_shape}, dict(op.meta)),
+                        [src, graph.const(f"{op.name}/shape", np.int32(new_shape))],
+                    )
+                    copies += 1
+                ctx.log(f"kept {op.name} as a copy: it joins two graph boundaries")
                 continue
             graph.remove_op(op, remove_dead_tensors=False)
             graph.replace_all_uses(dst, src)
@@ -42,4 +53,4 @@ class RemoveIdentity(Pass):
         if removed:
             graph.prune()
             ctx.log(f"removed {removed} no-op ops")
-        return removed > 0
+        return removed + copies > 0

@@ -46,6 +46,8 @@ def calibrate(
     progress: bool | None = None,
 ) -> dict[str, tuple[float, float]]:
     """{tensor name: (min, max)} for every activation of `graph`."""
+    if not 50.0 < float(percentile) <= 100.0:
+        raise OptionError(f"percentile={percentile} is not supported; use a value in (50, 100], e.g. 99.99")
     if method not in METHODS:
         raise OptionError(
             f"calibration_method={method!r} is not supported; choose one of {', '.join(METHODS)}"

@@ -52,17 +52,24 @@ def iter_batches(
                 part = [p[: limit - seen] for p in part]
             if len(part[0]) == 0:
                 break
+            if pending and [p.shape[1:] for p in part] != [p.shape[1:] for p in pending[0]]:
+                yield _join(pending)  # samples of another size (a model with dynamic H/W) batch apart
+                pending = []
             pending.append(part)
             seen += len(part[0])
             if sum(len(p[0]) for p in pending) >= batch_size:
-                yield [np.concatenate([p[i] for p in pending]) for i in range(len(ranks))]
+                yield _join(pending)
                 pending = []
         if limit is not None and seen >= limit:
             break
     if pending:
-        yield [np.concatenate([p[i] for p in pending]) for i in range(len(ranks))]
+        yield _join(pending)
     if seen == 0:
         raise OptionError("representative_data yielded no samples")
+
+
+def _join(parts: list[list[np.ndarray]]) -> list[np.ndarray]:
+    return [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]))]
 
 
 def _items(data: Any, graph: Graph) -> Iterator[Any]:

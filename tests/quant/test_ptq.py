@@ -285,3 +285,38 @@ def test_switched_off_bn_channel_keeps_its_bias_like_the_converter():
     theirs = run_tflite(converter_int8(model, x), x)
     assert sqnr_db(reference, got) >= sqnr_db(reference, theirs) - 1.0
     assert any("widened" in m for r in result.report.passes for m in r.messages)
+
+
+def test_calibration_samples_of_different_sizes_and_bad_percentile():
+    import keras
+
+    inp = keras.Input((None, None, 3))
+    model = keras.Model(inp, keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inp))
+    rng = np.random.default_rng(0)
+    samples = [rng.normal(size=(8, 8, 3)).astype(np.float32), rng.normal(size=(12, 10, 3)).astype(np.float32)]
+    result = qgraph.compile(model, quantize="int8", representative_data=iter(samples))
+    assert result.report.ops_by_type["CONV_2D"] == 1
+    with pytest.raises(qgraph.OptionError, match="percentile=0"):
+        qgraph.compile(
+            model,
+            quantize="int8",
+            representative_data=samples[:1],
+            calibration_method="percentile",
+            percentile=0,
+        )
+
+
+def test_model_output_that_is_its_input_compiles_to_a_copy():
+    import keras
+
+    inp = keras.Input((5,))
+    model = keras.Model(inp, [keras.layers.Activation("linear")(inp), keras.layers.Dense(2)(inp)])
+    x = np.random.default_rng(0).normal(size=(3, 5)).astype(np.float32)
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=qgraph.compile(model).tflite)
+    interp.allocate_tensors()
+    interp.set_tensor(interp.get_input_details()[0]["index"], x[:1])
+    interp.invoke()
+    outs = [interp.get_tensor(d["index"]) for d in interp.get_output_details()]
+    np.testing.assert_array_equal(next(o for o in outs if o.shape == (1, 5)), x[:1])
