@@ -41,7 +41,7 @@ class RemoveIdentity(Pass):
                     graph.replace_op(
                         op,
                         Op(op.name, "RESHAPE", {"new_shape": new_shape}, dict(op.meta)),
-                        [src, graph.const(f"{op.name}/shape", np.int32(new_shape))],
+                        [src, graph.const(f"{op.name}/shape", np.asarray(new_shape, np.int32))],
                     )
                     copies += 1
                 ctx.log(f"kept {op.name} as a copy: it joins two graph boundaries")
