@@ -19,9 +19,7 @@ from qgraph.quant.calibrate import calibrate, observed_tensors
 class Calibrate(Pass):
     name = "calibrate"
     phase = "quantize"
-
-    def enabled(self, ctx: PassContext) -> bool:
-        return ctx.quantize == "int8"
+    modes = ("int8",)
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         missing = [n for n in observed_tensors(graph) if "range" not in graph.tensor(n).meta]

@@ -21,9 +21,7 @@ WEIGHT_AXIS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0}
 class DynamicRange(Pass):
     name = "dynamic_range"
     phase = "legalize"
-
-    def enabled(self, ctx: PassContext) -> bool:
-        return ctx.quantize == "dynamic"
+    modes = ("dynamic",)
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         count, skipped = 0, 0

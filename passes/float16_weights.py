@@ -18,9 +18,7 @@ from qgraph.pipeline import Pass, PassContext
 class Float16Weights(Pass):
     name = "float16_weights"
     phase = "legalize"
-
-    def enabled(self, ctx: PassContext) -> bool:
-        return ctx.quantize == "float16"
+    modes = ("float16",)
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         count = 0

@@ -43,9 +43,7 @@ def fixed_range(op_type: str) -> list[float]:
 class InsertFakeQuant(Pass):
     name = "insert_fake_quant"
     phase = "quantize"
-
-    def enabled(self, ctx: PassContext) -> bool:
-        return ctx.quantize == "qat"
+    modes = ("qat",)
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         select = ctx.options.get("select") or (lambda op: True)

@@ -18,10 +18,8 @@ from qgraph.pipeline import Pass, PassContext
 class InsertFloatBoundaries(Pass):
     name = "insert_float_boundaries"
     phase = "legalize"
+    modes = ("int8",)
     before = ("insert_io_quantize",)
-
-    def enabled(self, ctx: PassContext) -> bool:
-        return ctx.quantize == "int8"
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         floats = [

@@ -34,9 +34,7 @@ def io_dtype(ctx: PassContext) -> str:
 class InsertIOQuantize(Pass):
     name = "insert_io_quantize"
     phase = "legalize"
-
-    def enabled(self, ctx: PassContext) -> bool:
-        return ctx.quantize == "int8"
+    modes = ("int8",)
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         kind = io_dtype(ctx)

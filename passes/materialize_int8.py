@@ -20,10 +20,8 @@ _WEIGHT_PORT = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1}
 class MaterializeInt8(Pass):
     name = "materialize_int8"
     phase = "legalize"
+    modes = ("int8",)
     after = ("insert_io_quantize",)
-
-    def enabled(self, ctx: PassContext) -> bool:
-        return ctx.quantize == "int8"
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         weights = {

@@ -19,10 +19,8 @@ from qgraph.quant.numerics import SAME_SCALE
 class PropagateSameScale(Pass):
     name = "propagate_same_scale"
     phase = "quantize"
+    modes = ("int8",)
     after = ("unify_concat_scales",)
-
-    def enabled(self, ctx: PassContext) -> bool:
-        return ctx.quantize == "int8"
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         count = 0

@@ -18,10 +18,8 @@ from qgraph.quant.numerics import FIXED_OUTPUT, activation_params, fixed_output_
 class QuantizeActivations(Pass):
     name = "quantize_activations"
     phase = "quantize"
+    modes = ("int8",)
     after = ("calibrate",)
-
-    def enabled(self, ctx: PassContext) -> bool:
-        return ctx.quantize == "int8"
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         count = 0

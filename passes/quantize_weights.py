@@ -38,10 +38,8 @@ def runs_in_int8(graph: Graph, op: Op) -> bool:
 class QuantizeWeights(Pass):
     name = "quantize_weights"
     phase = "quantize"
+    modes = ("int8",)
     after = ("propagate_same_scale",)
-
-    def enabled(self, ctx: PassContext) -> bool:
-        return ctx.quantize == "int8"
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         weights = other = 0

@@ -32,10 +32,8 @@ def _same(a: QuantParams | None, b: QuantParams | None) -> bool:
 class UnifyConcatScales(Pass):
     name = "unify_concat_scales"
     phase = "quantize"
+    modes = ("int8",)
     after = ("quantize_activations",)
-
-    def enabled(self, ctx: PassContext) -> bool:
-        return ctx.quantize == "int8"
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         bound: dict[str, str] = {}  # tensor -> the op whose parameters it now carries

@@ -33,10 +33,12 @@ class Pass:
     phase: str = "optimize"
     after: Sequence[str] = ()
     before: Sequence[str] = ()
+    #: quantize modes the pass runs for (None: every mode); `enabled` may refine further.
+    modes: Sequence[str] | None = None
 
     def enabled(self, ctx: PassContext) -> bool:
         """Whether the pass runs for this compile (target, quantize mode, options)."""
-        return True
+        return self.modes is None or ctx.quantize in self.modes
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         """Rewrite `graph` in place; return True if it changed anything."""
