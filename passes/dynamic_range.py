@@ -11,11 +11,11 @@ tensors stay float, as in the converter (the integer kernels would gain nothing)
 from __future__ import annotations
 
 from qgraph.ir import Graph
+from qgraph.ir.layout import OUTPUT_CHANNEL_AXIS
 from qgraph.pipeline import Pass, PassContext
 from qgraph.quant.numerics import quantize, weight_params
 
 MIN_ELEMENTS = 1024
-WEIGHT_AXIS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0}
 
 
 class DynamicRange(Pass):
@@ -26,7 +26,7 @@ class DynamicRange(Pass):
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         count, skipped = 0, 0
         for op in graph.ops():
-            if op.type not in WEIGHT_AXIS:
+            if op.type not in OUTPUT_CHANNEL_AXIS:
                 continue
             w = graph.inputs_of(op)[1]
             if w.data is None or w.dtype != "float32":
@@ -34,7 +34,7 @@ class DynamicRange(Pass):
             if w.data.size < ctx.options.get("min_elements", MIN_ELEMENTS):
                 skipped += 1
                 continue
-            w.quant = weight_params(w.data, WEIGHT_AXIS[op.type])
+            w.quant = weight_params(w.data, OUTPUT_CHANNEL_AXIS[op.type])
             w.data, w.dtype = quantize(w.data, w.quant, "int8", narrow=True), "int8"
             if (
                 op.type == "FULLY_CONNECTED"

@@ -14,10 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from qgraph.ir import Graph, Op
+from qgraph.ir.layout import OUTPUT_CHANNEL_AXIS, scale_channels
 from qgraph.pipeline import Pass, PassContext
-
-#: where the output channel lives in each op's weights (TFLite layout).
-OUTPUT_CHANNEL_AXIS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0}
 
 
 def bn_scale_shift(graph: Graph, bn: Op) -> tuple[np.ndarray, np.ndarray]:
@@ -64,10 +62,7 @@ class FoldBatchNorm(Pass):
         producer = graph.producer(graph.inputs_of(bn)[0])
         assert producer is not None
         weights, bias = graph.inputs_of(producer)[1:3]
-        axis = OUTPUT_CHANNEL_AXIS[producer.type]
-        shape = [1] * weights.data.ndim  # type: ignore[union-attr]
-        shape[axis] = -1
-        new_w = (weights.data.astype(np.float64) * scale.reshape(shape)).astype(np.float32)  # type: ignore[union-attr]
+        new_w = scale_channels(weights.data, scale, OUTPUT_CHANNEL_AXIS[producer.type])  # type: ignore[arg-type]
         new_b = (bias.data.astype(np.float64) * scale + shift).astype(np.float32)  # type: ignore[union-attr]
         graph.replace_constant(producer, 1, new_w)
         graph.replace_constant(producer, 2, new_b)

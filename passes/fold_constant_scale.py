@@ -15,11 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from qgraph.ir import Graph, Op, Tensor
+from qgraph.ir.layout import INPUT_CHANNEL_AXIS, OUTPUT_CHANNEL_AXIS, scale_channels
 from qgraph.pipeline import Pass, PassContext
-
-#: axis of the input / output channel in each op's weights (TFLite layout).
-IN_AXIS = {"CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 1}
-OUT_AXIS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0}
 
 
 def _channel_constant(graph: Graph, op: Op, channels: int) -> tuple[Tensor, np.ndarray] | None:
@@ -32,12 +29,6 @@ def _channel_constant(graph: Graph, op: Op, channels: int) -> tuple[Tensor, np.n
     if const.data.size == channels and const.data.shape[-1] != channels:
         return None
     return var, np.broadcast_to(const.data.reshape(-1).astype(np.float64), (channels,))
-
-
-def _scaled(w: np.ndarray, scale: np.ndarray, axis: int, repeat: int = 1) -> np.ndarray:
-    shape = [1] * w.ndim
-    shape[axis] = -1
-    return (w.astype(np.float64) * np.repeat(scale, repeat).reshape(shape)).astype(np.float32)
 
 
 class FoldConstantScale(Pass):
@@ -64,7 +55,11 @@ class FoldConstantScale(Pass):
             return False
         x = next((t for t in graph.inputs_of(op) if not t.is_constant), None)
         producer = graph.producer(x) if x is not None else None
-        if producer is None or producer.type not in OUT_AXIS or producer.attrs.get("fused", "NONE") != "NONE":
+        if (
+            producer is None
+            or producer.type not in OUTPUT_CHANNEL_AXIS
+            or producer.attrs.get("fused", "NONE") != "NONE"
+        ):
             return False
         w, b = graph.inputs_of(producer)[1:3]
         if w.data is None or b.data is None or graph.sole_reader(graph.outputs_of(producer)[0]) is not op:
@@ -74,7 +69,10 @@ class FoldConstantScale(Pass):
             return False
         c = found[1]
         if op.type == "MUL":
-            new_w, new_b = _scaled(w.data, c, OUT_AXIS[producer.type]), (b.data * c).astype(np.float32)
+            new_w, new_b = (
+                scale_channels(w.data, c, OUTPUT_CHANNEL_AXIS[producer.type]),
+                (b.data * c).astype(np.float32),
+            )
         else:
             new_w, new_b = w.data, (b.data + c).astype(np.float32)
         graph.replace_constant(producer, 1, new_w)
@@ -86,7 +84,11 @@ class FoldConstantScale(Pass):
     def _fold_into_consumer(graph: Graph, mul: Op) -> bool:
         out = graph.outputs_of(mul)[0]
         consumer = graph.sole_reader(out)
-        if consumer is None or consumer.type not in IN_AXIS or mul.attrs.get("fused", "NONE") != "NONE":
+        if (
+            consumer is None
+            or consumer.type not in INPUT_CHANNEL_AXIS
+            or mul.attrs.get("fused", "NONE") != "NONE"
+        ):
             return False
         x_port = graph.inputs_of(consumer).index(out)
         w = graph.inputs_of(consumer)[1]
@@ -105,7 +107,9 @@ class FoldConstantScale(Pass):
             return False
         x, c = found
         repeat = consumer.attrs.get("depth_multiplier", 1) if consumer.type == "DEPTHWISE_CONV_2D" else 1
-        graph.replace_constant(consumer, 1, _scaled(w.data, c, IN_AXIS[consumer.type], repeat))
+        graph.replace_constant(
+            consumer, 1, scale_channels(w.data, c, INPUT_CHANNEL_AXIS[consumer.type], repeat)
+        )
         graph.set_input(consumer, 0, x)
         graph.remove_op(mul)
         return True

@@ -21,7 +21,8 @@ Annotations: `tensor.meta["fq"] = {"quantizer": name, "observe": bool}`,
 from __future__ import annotations
 
 from qgraph.ir import Graph, Op, Tensor
-from qgraph.passes.quantize_weights import WEIGHT_AXIS, weight_axis
+from qgraph.ir.layout import OUTPUT_CHANNEL_AXIS
+from qgraph.passes.quantize_weights import weight_axis
 from qgraph.pipeline import Pass, PassContext
 from qgraph.quant.numerics import (
     FIXED_OUTPUT,
@@ -74,7 +75,7 @@ class InsertFakeQuant(Pass):
             out = graph.outputs_of(op)[0]
             if op.name not in quantized_ops:
                 op.meta["float"] = True  # the exporter keeps it float too
-            elif op.type in WEIGHT_AXIS and graph.inputs_of(op)[1].is_constant:
+            elif op.type in OUTPUT_CHANNEL_AXIS and graph.inputs_of(op)[1].is_constant:
                 # The axis the exporter will use (per tensor for dense, or everywhere on edgetpu).
                 op.meta["weight_fq"] = {"axis": weight_axis(op.type, ctx), "bits": wbits}
             else:

@@ -13,17 +13,16 @@ writes the integers.
 from __future__ import annotations
 
 from qgraph.ir import Graph, Op
+from qgraph.ir.layout import OUTPUT_CHANNEL_AXIS
 from qgraph.pipeline import Pass, PassContext
 from qgraph.quant.numerics import activation_params, bias_params, weight_params, widen_for_bias
-
-WEIGHT_AXIS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0}
 
 
 def weight_axis(op_type: str, ctx: PassContext) -> int | None:
     per_axis = ctx.target is None or ctx.target.per_axis_weights
     if op_type == "FULLY_CONNECTED" and not ctx.options.get("per_channel_dense", False):
         return None
-    return WEIGHT_AXIS[op_type] if per_axis else None
+    return OUTPUT_CHANNEL_AXIS[op_type] if per_axis else None
 
 
 def runs_in_int8(graph: Graph, op: Op) -> bool:
@@ -47,7 +46,7 @@ class QuantizeWeights(Pass):
             ins = graph.inputs_of(op)
             if not runs_in_int8(graph, op):
                 continue
-            if op.type in WEIGHT_AXIS:
+            if op.type in OUTPUT_CHANNEL_AXIS:
                 x, w, b = ins
                 if w.data is None or b.data is None:
                     ctx.log(f"kept {op.name} float: its weights are not constant")

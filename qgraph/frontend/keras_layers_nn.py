@@ -28,7 +28,7 @@ def _check_channels_last(ctx: LowerCtx) -> None:
         raise ctx.fail(f"data_format={fmt!r} is not supported (only 'channels_last', as TFLite is NHWC)")
 
 
-def _bias(ctx: LowerCtx, n: int, suffix: str = "bias") -> np.ndarray:
+def _bias(ctx: LowerCtx, n: int) -> np.ndarray:
     b = ctx.weight("bias") if getattr(ctx.layer, "use_bias", False) else None
     return np.zeros(n, np.float32) if b is None else b
 

@@ -16,6 +16,7 @@ from qgraph.emit.schema import S
 from qgraph.emit.tflite import TENSOR_TYPES
 from qgraph.errors import QGraphError
 from qgraph.ir import Graph, Op, QuantParams, Tensor
+from qgraph.ir.layout import OUTPUT_CHANNEL_AXIS
 
 _OPS = {v: k for k, v in vars(S.BuiltinOperator).items() if not k.startswith("_")}
 _DTYPES = {v: k for k, v in TENSOR_TYPES.items()}
@@ -58,14 +59,11 @@ def _attrs(op_type: str, o) -> dict:
     return a
 
 
-_OUT_AXIS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0}
-
-
 def _zero_bias(graph: Graph, name: str, op_type: str, x: Tensor, w: Tensor) -> Tensor:
     """The bias a converter left out (all zero): qgraph's IR always has one."""
     from qgraph.quant.numerics import bias_params
 
-    n = w.shape[_OUT_AXIS[op_type]]
+    n = w.shape[OUTPUT_CHANNEL_AXIS[op_type]]
     integer = x.quant is not None and w.quant is not None and x.dtype in ("int8", "uint8")
     bias = graph.const(name, np.zeros(n, np.int32 if integer else np.float32))
     if integer:
@@ -113,7 +111,13 @@ def from_tflite(path_or_bytes: str | os.PathLike | bytes) -> Graph:
     for k, o in enumerate(sub.operators):
         op_type = codes[o.opcodeIndex]
         inputs = [tensors[i] if i >= 0 else None for i in o.inputs]
-        if len(inputs) == 3 and inputs[2] is None and op_type in _OUT_AXIS and inputs[0] and inputs[1]:
+        if (
+            len(inputs) == 3
+            and inputs[2] is None
+            and op_type in OUTPUT_CHANNEL_AXIS
+            and inputs[0]
+            and inputs[1]
+        ):
             inputs[2] = _zero_bias(graph, f"{op_type.lower()}_{k}/bias", op_type, inputs[0], inputs[1])
         if any(t is None for t in inputs):
             raise QGraphError(
