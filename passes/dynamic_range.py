@@ -11,7 +11,8 @@ tensors stay float, as in the converter (the integer kernels would gain nothing)
 from __future__ import annotations
 
 from qgraph.ir import Graph
-from qgraph.ir.layout import OUTPUT_CHANNEL_AXIS
+from qgraph.ops import op_def
+from qgraph.options import Option
 from qgraph.pipeline import Pass, PassContext
 from qgraph.quant.numerics import quantize, weight_params
 
@@ -22,24 +23,27 @@ class DynamicRange(Pass):
     name = "dynamic_range"
     phase = "legalize"
     modes = ("dynamic",)
+    options = (Option("min_elements", int, MIN_ELEMENTS, "weight tensors with fewer elements stay float"),)
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         count, skipped = 0, 0
         for op in graph.ops():
-            if op.type not in OUTPUT_CHANNEL_AXIS:
+            if op_def(op.type).output_channel_axis is None:
                 continue
             w = graph.inputs_of(op)[1]
             if w.data is None or w.dtype != "float32":
                 continue
-            if w.data.size < ctx.options.get("min_elements", MIN_ELEMENTS):
+            if w.data.size < ctx.option("min_elements"):
                 skipped += 1
                 continue
-            w.quant = weight_params(w.data, OUTPUT_CHANNEL_AXIS[op.type])
+            w.quant = weight_params(w.data, op_def(op.type).output_channel_axis)
             w.data, w.dtype = quantize(w.data, w.quant, "int8", narrow=True), "int8"
             if (
                 op.type == "FULLY_CONNECTED"
             ):  # as the converter: the hybrid kernel quantizes inputs asymmetrically
                 op.attrs["asymmetric_quantize_inputs"] = True
             count += 1
-        ctx.log(f"int8 weights for {count} ops; {skipped} with fewer than {MIN_ELEMENTS} weights kept float")
+        ctx.log(
+            f"int8 weights for {count} ops; {skipped} with fewer than {ctx.option('min_elements')} weights kept float"
+        )
         return count > 0

@@ -14,8 +14,15 @@ from __future__ import annotations
 import numpy as np
 
 from qgraph.ir import Graph, Op
-from qgraph.ir.layout import OUTPUT_CHANNEL_AXIS, scale_channels
-from qgraph.pipeline import Pass, PassContext
+from qgraph.ir.layout import scale_channels
+from qgraph.ops import op_def
+from qgraph.pipeline import PassContext
+from qgraph.rewrite import (
+    RewritePass,
+    constant_weights_reason,
+    fused_activation_reason,
+    sole_reader_reason,
+)
 
 
 def bn_scale_shift(graph: Graph, bn: Op) -> tuple[np.ndarray, np.ndarray]:
@@ -26,35 +33,33 @@ def bn_scale_shift(graph: Graph, bn: Op) -> tuple[np.ndarray, np.ndarray]:
 
 def _why_not(graph: Graph, bn: Op) -> str | None:
     producer = graph.producer(graph.inputs_of(bn)[0])
-    if producer is None or producer.type not in OUTPUT_CHANNEL_AXIS:
+    if producer is None or op_def(producer.type).output_channel_axis is None:
         return (
             f"its input comes from {producer.type if producer else 'a graph input'}, not a conv or dense op"
         )
-    if graph.sole_reader(graph.outputs_of(producer)[0]) is not bn:
-        return f"{producer.name}'s output is also read elsewhere"
-    if producer.attrs.get("fused", "NONE") != "NONE":
-        return f"{producer.name} has a fused activation"
-    if any(t.data is None for t in graph.inputs_of(producer)[1:3]):
-        return f"{producer.name}'s weights are not constant"
-    return None
+    return (
+        sole_reader_reason(graph, producer, bn)
+        or fused_activation_reason(producer)
+        or constant_weights_reason(graph, producer)
+    )
 
 
-class FoldBatchNorm(Pass):
+class FoldBatchNorm(RewritePass):
     name = "fold_batchnorm"
     phase = "optimize"
+    match_types = ("BATCH_NORM",)
+    refusal = "lowered {op} to MUL+ADD: {reason}"
 
-    def run(self, graph: Graph, ctx: PassContext) -> bool:
-        changed = False
-        for bn in [op for op in graph.ops() if op.type == "BATCH_NORM"]:
-            reason = _why_not(graph, bn)
-            if reason is None:
-                self._fold(graph, bn)
-                ctx.log(f"folded {bn.name}")
-            else:
-                self._lower(graph, bn)
-                ctx.log(f"lowered {bn.name} to MUL+ADD: {reason}")
-            changed = True
-        return changed
+    def check(self, graph: Graph, op: Op, ctx: PassContext) -> str | None:
+        return _why_not(graph, op)
+
+    def rewrite(self, graph: Graph, op: Op, ctx: PassContext) -> str:
+        self._fold(graph, op)
+        return f"folded {op.name}"
+
+    def fallback(self, graph: Graph, op: Op, ctx: PassContext) -> bool:
+        self._lower(graph, op)
+        return True
 
     @staticmethod
     def _fold(graph: Graph, bn: Op) -> None:
@@ -62,7 +67,7 @@ class FoldBatchNorm(Pass):
         producer = graph.producer(graph.inputs_of(bn)[0])
         assert producer is not None
         weights, bias = graph.inputs_of(producer)[1:3]
-        new_w = scale_channels(weights.data, scale, OUTPUT_CHANNEL_AXIS[producer.type])  # type: ignore[arg-type]
+        new_w = scale_channels(weights.data, scale, op_def(producer.type).output_channel_axis)  # type: ignore[arg-type]
         new_b = (bias.data.astype(np.float64) * scale + shift).astype(np.float32)  # type: ignore[union-attr]
         graph.replace_constant(producer, 1, new_w)
         graph.replace_constant(producer, 2, new_b)

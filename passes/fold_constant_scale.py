@@ -6,6 +6,7 @@ a scaled residual). Like TFLiteConverter, this removes an op and, for int8, a re
 step. The MUL/ADD output must be read by nothing else; the producer must carry no fused
 activation; folding a MUL *into* a conv's input also needs the MUL to be the conv's
 only input path (its output read by the conv alone). Zero padding stays exact: 0 * c = 0.
+A MUL or ADD that folds neither way is kept, and the reason logged.
 
     >>> FoldConstantScale().run(graph, ctx)  # MUL(x, 1/16) -> CONV_2D  =>  CONV_2D (kernel / 16)
 """
@@ -15,101 +16,136 @@ from __future__ import annotations
 import numpy as np
 
 from qgraph.ir import Graph, Op, Tensor
-from qgraph.ir.layout import INPUT_CHANNEL_AXIS, OUTPUT_CHANNEL_AXIS, scale_channels
-from qgraph.pipeline import Pass, PassContext
+from qgraph.ir.layout import scale_channels
+from qgraph.ops import op_def
+from qgraph.pipeline import PassContext
+from qgraph.rewrite import (
+    RewritePass,
+    constant_weights_reason,
+    fused_activation_reason,
+    sole_reader_reason,
+)
 
 
-def _channel_constant(graph: Graph, op: Op, channels: int) -> tuple[Tensor, np.ndarray] | None:
-    """(variable input, per-channel vector) when `op` is a binary op with a constant that
-    broadcasts along the last axis only."""
+def _split_operands(graph: Graph, op: Op) -> tuple[Tensor, np.ndarray] | str:
+    """(the variable input, the constant's data), or why `op` has not exactly one constant operand."""
     a, b = graph.inputs_of(op)
     var, const = (a, b) if b.is_constant else (b, a)
-    if var.is_constant or const.data is None or const.data.size not in (1, channels):
-        return None
-    if const.data.size == channels and const.data.shape[-1] != channels:
-        return None
-    return var, np.broadcast_to(const.data.reshape(-1).astype(np.float64), (channels,))
+    if var.is_constant:
+        return f"both operands of {op.name} are constant"
+    if const.data is None:
+        return f"{op.name} has no constant operand"
+    return var, const.data
 
 
-class FoldConstantScale(Pass):
+def _per_channel(op: Op, c: np.ndarray, channels: int) -> np.ndarray | str:
+    """`c` as one float64 value per channel, or why it does not broadcast along the last axis only."""
+    if c.size not in (1, channels):
+        return f"{op.name}'s constant has {c.size} values, not 1 or {channels}"
+    if c.size == channels and c.shape[-1] != channels:
+        return f"{op.name}'s constant of shape {c.shape} does not run along the channel (last) axis"
+    return np.broadcast_to(c.reshape(-1).astype(np.float64), (channels,))
+
+
+def _reader_channels(graph: Graph, reader: Op, x: Tensor) -> int:
+    w = graph.inputs_of(reader)[1]
+    flattens = reader.type == "FULLY_CONNECTED" and len(x.shape) > 2 and not reader.attrs.get("keep_num_dims")
+    if flattens and x.shape[-1] != w.data.shape[1]:  # type: ignore[union-attr]
+        return 1  # FC flattens the input: only a scalar maps onto its weight columns
+    return x.shape[-1]
+
+
+class FoldConstantScale(RewritePass):
     name = "fold_constant_scale"
     phase = "optimize"
     after = ("fold_batchnorm",)
     before = ("fuse_activation",)
+    match_types = ("MUL", "ADD")
 
-    def run(self, graph: Graph, ctx: PassContext) -> bool:
-        folded = 0
-        for op in graph.ops():
-            if op.name not in graph.nx or op.type not in ("MUL", "ADD"):
-                continue
-            if self._fold_into_producer(graph, op) or (
-                op.type == "MUL" and self._fold_into_consumer(graph, op)
-            ):
-                ctx.log(f"folded {op.name} ({op.type} by a constant)")
-                folded += 1
-        return folded > 0
+    def check(self, graph: Graph, op: Op, ctx: PassContext) -> str | None:
+        operands = _split_operands(graph, op)
+        if isinstance(operands, str):
+            return operands
+        if reason := fused_activation_reason(op):
+            return reason
+        into_producer = self._producer_reason(graph, op, *operands)
+        if into_producer is None or op.type != "MUL":
+            return into_producer
+        into_reader = self._reader_reason(graph, op, operands[1])
+        if into_reader is None:
+            return None
+        return f"not into its producer ({into_producer}), nor into its reader ({into_reader})"
+
+    def rewrite(self, graph: Graph, op: Op, ctx: PassContext) -> str:
+        operands = _split_operands(graph, op)
+        assert not isinstance(operands, str)  # check() passed
+        if self._producer_reason(graph, op, *operands) is None:
+            self._fold_into_producer(graph, op, *operands)
+        else:
+            self._fold_into_reader(graph, op, *operands)
+        return f"folded {op.name} ({op.type} by a constant)"
 
     @staticmethod
-    def _fold_into_producer(graph: Graph, op: Op) -> bool:
-        if op.attrs.get("fused", "NONE") != "NONE":
-            return False
-        x = next((t for t in graph.inputs_of(op) if not t.is_constant), None)
-        producer = graph.producer(x) if x is not None else None
-        if (
-            producer is None
-            or producer.type not in OUTPUT_CHANNEL_AXIS
-            or producer.attrs.get("fused", "NONE") != "NONE"
-        ):
-            return False
+    def _producer_reason(graph: Graph, op: Op, x: Tensor, c: np.ndarray) -> str | None:
+        producer = graph.producer(x)
+        if producer is None or op_def(producer.type).output_channel_axis is None:
+            return f"its input comes from {producer.type if producer else 'a graph input'}, not a conv or dense op"
+        reason = (
+            fused_activation_reason(producer)
+            or constant_weights_reason(graph, producer)
+            or sole_reader_reason(graph, producer, op)
+        )
+        if reason:
+            return reason
+        found = _per_channel(op, c, graph.inputs_of(producer)[2].data.shape[0])  # type: ignore[union-attr]
+        return found if isinstance(found, str) else None
+
+    @staticmethod
+    def _reader_reason(graph: Graph, mul: Op, c: np.ndarray) -> str | None:
+        out = graph.outputs_of(mul)[0]
+        reader = graph.sole_reader(out)
+        if reader is None:
+            return f"{mul.name}'s output is read by more than one op, or is a graph output"
+        if op_def(reader.type).input_channel_axis is None:
+            return f"its output goes to {reader.type}, not a conv or dense op"
+        port = graph.inputs_of(reader).index(out)
+        if port != 0:
+            return f"it feeds {reader.name}'s input {port}, not its data input"
+        if reason := constant_weights_reason(graph, reader, with_bias=False):
+            return reason
+        channels = _reader_channels(graph, reader, out)
+        if channels == 1 and c.size != 1:
+            return f"{reader.name} flattens its input: only a scalar folds into its weights"
+        found = _per_channel(mul, c, channels)
+        return found if isinstance(found, str) else None
+
+    @staticmethod
+    def _fold_into_producer(graph: Graph, op: Op, x: Tensor, c: np.ndarray) -> None:
+        producer = graph.producer(x)
+        assert producer is not None
         w, b = graph.inputs_of(producer)[1:3]
-        if w.data is None or b.data is None or graph.sole_reader(graph.outputs_of(producer)[0]) is not op:
-            return False
-        found = _channel_constant(graph, op, b.data.shape[0])
-        if found is None:
-            return False
-        c = found[1]
+        vector = _per_channel(op, c, b.data.shape[0])  # type: ignore[union-attr]
+        assert not isinstance(vector, str)  # check() passed
         if op.type == "MUL":
-            new_w, new_b = (
-                scale_channels(w.data, c, OUTPUT_CHANNEL_AXIS[producer.type]),
-                (b.data * c).astype(np.float32),
-            )
+            axis = op_def(producer.type).output_channel_axis
+            new_w = scale_channels(w.data, vector, axis)  # type: ignore[arg-type]
+            new_b = (b.data * vector).astype(np.float32)  # type: ignore[operator]
         else:
-            new_w, new_b = w.data, (b.data + c).astype(np.float32)
+            new_w, new_b = w.data, (b.data + vector).astype(np.float32)  # type: ignore[operator]
         graph.replace_constant(producer, 1, new_w)
         graph.replace_constant(producer, 2, new_b)
         graph.absorb_into_producer(op)  # the op's constant operand is dropped with it
-        return True
 
     @staticmethod
-    def _fold_into_consumer(graph: Graph, mul: Op) -> bool:
+    def _fold_into_reader(graph: Graph, mul: Op, x: Tensor, c: np.ndarray) -> None:
         out = graph.outputs_of(mul)[0]
-        consumer = graph.sole_reader(out)
-        if (
-            consumer is None
-            or consumer.type not in INPUT_CHANNEL_AXIS
-            or mul.attrs.get("fused", "NONE") != "NONE"
-        ):
-            return False
-        x_port = graph.inputs_of(consumer).index(out)
-        w = graph.inputs_of(consumer)[1]
-        if x_port != 0 or w.data is None:
-            return False
-        in_channels = out.shape[-1]
-        flattens = (
-            consumer.type == "FULLY_CONNECTED"
-            and len(out.shape) > 2
-            and not consumer.attrs.get("keep_num_dims")
-        )
-        if flattens and in_channels != w.data.shape[1]:
-            in_channels = 1  # FC flattens the input: only a scalar maps onto its weight columns
-        found = _channel_constant(graph, mul, in_channels)
-        if found is None:
-            return False
-        x, c = found
-        repeat = consumer.attrs.get("depth_multiplier", 1) if consumer.type == "DEPTHWISE_CONV_2D" else 1
-        graph.replace_constant(
-            consumer, 1, scale_channels(w.data, c, INPUT_CHANNEL_AXIS[consumer.type], repeat)
-        )
-        graph.set_input(consumer, 0, x)
+        reader = graph.sole_reader(out)
+        assert reader is not None
+        w = graph.inputs_of(reader)[1]
+        vector = _per_channel(mul, c, _reader_channels(graph, reader, out))
+        assert not isinstance(vector, str)  # check() passed
+        axis = op_def(reader.type).input_channel_axis
+        repeat = reader.attrs.get("depth_multiplier", 1) if reader.type == "DEPTHWISE_CONV_2D" else 1
+        graph.replace_constant(reader, 1, scale_channels(w.data, vector, axis, repeat))  # type: ignore[arg-type]
+        graph.set_input(reader, 0, x)
         graph.remove_op(mul)
-        return True

@@ -16,7 +16,8 @@ import math
 import numpy as np
 
 from qgraph.ir import Graph, Op
-from qgraph.pipeline import Pass, PassContext
+from qgraph.pipeline import PassContext
+from qgraph.rewrite import RewritePass
 
 _CONVS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 
@@ -50,24 +51,19 @@ def _why_not(graph: Graph, pad: Op) -> str | None:
     return None
 
 
-class FoldPad(Pass):
+class FoldPad(RewritePass):
     name = "fold_pad"
     phase = "optimize"
     before = ("fold_batchnorm",)
+    match_types = ("PAD",)
+    summary = "folded {count} PAD ops into SAME convolutions"
 
-    def run(self, graph: Graph, ctx: PassContext) -> bool:
-        folded = 0
-        for pad in [op for op in graph.ops() if op.type == "PAD"]:
-            reason = _why_not(graph, pad)
-            if reason:
-                ctx.log(f"kept {pad.name}: {reason}")
-                continue
-            x, padded = graph.inputs_of(pad)[0], graph.outputs_of(pad)[0]
-            conv = graph.consumers(padded)[0]
-            graph.set_input(conv, 0, x)
-            graph.remove_op(pad)
-            conv.attrs["padding"] = "SAME"
-            folded += 1
-        if folded:
-            ctx.log(f"folded {folded} PAD ops into SAME convolutions")
-        return folded > 0
+    def check(self, graph: Graph, op: Op, ctx: PassContext) -> str | None:
+        return _why_not(graph, op)
+
+    def rewrite(self, graph: Graph, op: Op, ctx: PassContext) -> None:
+        x, padded = graph.inputs_of(op)[0], graph.outputs_of(op)[0]
+        conv = graph.consumers(padded)[0]
+        graph.set_input(conv, 0, x)
+        graph.remove_op(op)
+        conv.attrs["padding"] = "SAME"

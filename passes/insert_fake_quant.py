@@ -12,45 +12,59 @@ its activation), on graph inputs, and on weights (per-axis symmetric, narrow ran
 Ops excluded by `ctx.options["select"]` (a predicate on the op) stay float; a tensor is
 quantized when its producer or one of its readers is quantized.
 
-Annotations: `tensor.meta["fq"] = {"quantizer": name, "observe": bool}`,
-`tensor.meta["fq_raw_for"] = [op names reading the raw value]`,
-`graph.meta["quantizers"] = {name: {"bits", "fixed"}}`, `op.meta["weight_fq"] = {"axis", "bits"}`,
-`op.meta["const_fq"] = [ports of other float constants]`, `op.meta["float"] = True` (left out).
+Annotations (`qgraph.quant.annotations`): an `ActivationFakeQuant` per quantized tensor
+(`set_fake_quant`), the graph's `QuantizerSpec`s (`set_quantizers`), a `WeightFakeQuant` per
+fake-quantized constant port (`set_weight_fake_quants`: weights, or ADD/MUL operands as
+affine), and `mark_float` on the ops left out.
 """
 
 from __future__ import annotations
 
 from qgraph.ir import Graph, Op, Tensor
-from qgraph.ir.layout import OUTPUT_CHANNEL_AXIS
+from qgraph.ops import op_def
+from qgraph.options import Option
 from qgraph.passes.quantize_weights import weight_axis
 from qgraph.pipeline import Pass, PassContext
+from qgraph.quant.annotations import (
+    ActivationFakeQuant,
+    QuantizerSpec,
+    WeightFakeQuant,
+    fake_quant_of,
+    mark_float,
+    set_fake_quant,
+    set_quantizers,
+    set_weight_fake_quants,
+    weight_fake_quants,
+)
 from qgraph.quant.numerics import (
-    FIXED_OUTPUT,
-    SAME_SCALE,
-    SHARED_INPUT_SCALE,
     dequantize,
     fixed_output_params,
 )
 
 
-def fixed_range(op_type: str) -> list[float]:
+def fixed_range(op_type: str) -> tuple[float, float]:
     q = fixed_output_params(op_type)
     import numpy as np
 
     lo, hi = dequantize(np.array([-128, 127], np.int8), q)
-    return [float(lo), float(hi)]
+    return (float(lo), float(hi))
 
 
 class InsertFakeQuant(Pass):
     name = "insert_fake_quant"
     phase = "quantize"
     modes = ("qat",)
+    options = (
+        Option("select", object, None, "a predicate on an op: which ops are quantized (default: all)"),
+        Option("activation_bits", int, 8, "bits of the activation quantizers"),
+        Option("weight_bits", int, 8, "bits of the weight quantizers"),
+    )
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
-        select = ctx.options.get("select") or (lambda op: True)
-        bits, wbits = ctx.options.get("activation_bits", 8), ctx.options.get("weight_bits", 8)
+        select = ctx.option("select") or (lambda op: True)
+        bits, wbits = ctx.option("activation_bits"), ctx.option("weight_bits")
         quantized_ops = {op.name for op in graph.ops() if select(op)}
-        quantizers: dict[str, dict] = {}
+        quantizers: dict[str, QuantizerSpec] = {}
 
         def wants(t: Tensor) -> bool:
             producer = graph.producer(t)
@@ -59,36 +73,41 @@ class InsertFakeQuant(Pass):
                 r.name in quantized_ops for r in readers
             )
 
-        def own(t: Tensor, fixed: list[float] | None = None) -> None:
-            quantizers[t.name] = {"bits": bits, "fixed": fixed}
-            t.meta["fq"] = {"quantizer": t.name, "observe": fixed is None}
+        def own(t: Tensor, fixed: tuple[float, float] | None = None) -> None:
+            quantizers[t.name] = QuantizerSpec(bits, fixed)
+            set_fake_quant(t, ActivationFakeQuant(t.name, observe=fixed is None))
 
         # Concats first: their free inputs use the concat's quantizer instead of their own.
         for op in graph.ops():
-            if op.type in SHARED_INPUT_SCALE and op.name in quantized_ops:
+            if op_def(op.type).shared_input_scale and op.name in quantized_ops:
                 own(graph.outputs_of(op)[0])
                 self._share(graph, op, graph.outputs_of(op)[0].name)
         for name in graph.inputs:
-            if wants(graph.tensor(name)) and "fq" not in graph.tensor(name).meta:
+            if wants(graph.tensor(name)) and fake_quant_of(graph.tensor(name)) is None:
                 own(graph.tensor(name))
         for op in graph.ops():
             out = graph.outputs_of(op)[0]
             if op.name not in quantized_ops:
-                op.meta["float"] = True  # the exporter keeps it float too
-            elif op.type in OUTPUT_CHANNEL_AXIS and graph.inputs_of(op)[1].is_constant:
+                mark_float(op)  # the exporter keeps it float too
+            elif op_def(op.type).has_weights and graph.inputs_of(op)[1].is_constant:
                 # The axis the exporter will use (per tensor for dense, or everywhere on edgetpu).
-                op.meta["weight_fq"] = {"axis": weight_axis(op.type, ctx), "bits": wbits}
+                set_weight_fake_quants(op, {1: WeightFakeQuant(weight_axis(op.type, ctx), wbits)})
             else:
                 consts = [
                     p for p, t in enumerate(graph.inputs_of(op)) if t.is_constant and t.dtype == "float32"
                 ]
                 if consts:
-                    op.meta["const_fq"] = consts  # ADD/MUL operands: int8 per tensor, affine
-            if "fq" in out.meta or not wants(out) or (op.type in SAME_SCALE and op.name in quantized_ops):
+                    # ADD/MUL operands: int8 per tensor, affine
+                    set_weight_fake_quants(op, {p: WeightFakeQuant(affine=True) for p in consts})
+            if (
+                fake_quant_of(out) is not None
+                or not wants(out)
+                or (op_def(op.type).same_scale and op.name in quantized_ops)
+            ):
                 continue
-            own(out, fixed_range(op.type) if op.type in FIXED_OUTPUT else None)
-        graph.meta["quantizers"] = quantizers
-        weights = sum(1 for op in graph.ops() if "weight_fq" in op.meta)
+            own(out, fixed_range(op.type) if op_def(op.type).fixed_output else None)
+        set_quantizers(graph, quantizers)
+        weights = sum(1 for op in graph.ops() if any(not s.affine for s in weight_fake_quants(op).values()))
         ctx.log(
             f"{len(quantizers)} activation quantizers, {weights} weight quantizers; "
             f"{len(quantized_ops)} of {len(graph.ops())} ops quantized"
@@ -101,10 +120,9 @@ class InsertFakeQuant(Pass):
             producer = graph.producer(t)
             # A graph input is free too: its QUANTIZE can write at any scale.
             free = producer is None or not (
-                producer.type in FIXED_OUTPUT
-                or producer.type in SAME_SCALE
-                or producer.type in SHARED_INPUT_SCALE
+                op_def(producer.type).fixed_output is not None
+                or op_def(producer.type).same_scale
+                or op_def(producer.type).shared_input_scale
             )
-            if free and "fq" not in t.meta:
-                t.meta["fq"] = {"quantizer": quantizer, "observe": False}
-                t.meta.setdefault("fq_raw_for", []).append(op.name)
+            if free and fake_quant_of(t) is None:
+                set_fake_quant(t, ActivationFakeQuant(quantizer, observe=False, raw_for=(op.name,)))

@@ -15,6 +15,7 @@ import copy
 
 from qgraph.errors import OptionError
 from qgraph.ir import Graph, Op, Tensor
+from qgraph.options import Option
 from qgraph.pipeline import Pass, PassContext
 
 IO_DTYPES = ("float", "int8", "uint8")
@@ -22,7 +23,7 @@ IO_DTYPES = ("float", "int8", "uint8")
 
 def io_dtype(ctx: PassContext) -> str:
     default = "float" if ctx.target is None or "float32" in ctx.target.io_dtypes else ctx.target.io_dtypes[0]
-    value = ctx.options.get("io_dtype") or default
+    value = ctx.option("io_dtype") or default
     if value not in IO_DTYPES:
         raise OptionError(f"io_dtype={value!r} is not supported; choose one of {', '.join(IO_DTYPES)}")
     allowed = ctx.target.io_dtypes if ctx.target is not None else ("float32", "int8", "uint8")
@@ -35,6 +36,16 @@ class InsertIOQuantize(Pass):
     name = "insert_io_quantize"
     phase = "legalize"
     modes = ("int8",)
+    options = (
+        Option(
+            "io_dtype",
+            str,
+            None,
+            "type of the model's inputs and outputs (default: float if the target takes it, else "
+            "the target's first I/O type)",
+            choices=IO_DTYPES,
+        ),
+    )
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         kind = io_dtype(ctx)

@@ -11,10 +11,9 @@ Keras emitter can still treat the graph as float with annotations.
 from __future__ import annotations
 
 from qgraph.ir import Graph
+from qgraph.ops import op_def
 from qgraph.pipeline import Pass, PassContext
 from qgraph.quant.numerics import quantize
-
-_WEIGHT_PORT = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1}
 
 
 class MaterializeInt8(Pass):
@@ -27,7 +26,7 @@ class MaterializeInt8(Pass):
         weights = {
             graph.inputs_of(op)[port].name
             for op in graph.ops()
-            if (port := _WEIGHT_PORT.get(op.type)) is not None
+            if (port := op_def(op.type).weight_port) is not None
         }
         count = 0
         for t in graph.tensors():

@@ -12,8 +12,9 @@ from __future__ import annotations
 import copy
 
 from qgraph.ir import Graph
+from qgraph.ops import op_def
 from qgraph.pipeline import Pass, PassContext
-from qgraph.quant.numerics import SAME_SCALE
+from qgraph.quant.annotations import is_float
 
 
 class PropagateSameScale(Pass):
@@ -25,7 +26,7 @@ class PropagateSameScale(Pass):
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         count = 0
         for op in graph.ops():
-            if op.type in SAME_SCALE and not op.meta.get("float"):  # a QAT model's float op keeps its own
+            if op_def(op.type).same_scale and not is_float(op):  # a QAT model's float op keeps its own
                 src, dst = graph.inputs_of(op)[0], graph.outputs_of(op)[0]
                 if src.quant is not None:
                     dst.quant = copy.deepcopy(src.quant)

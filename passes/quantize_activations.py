@@ -1,4 +1,4 @@
-"""float activation with meta["range"]  =>  the same tensor with int8 QuantParams (per tensor)
+"""float activation with an observed range  =>  the same tensor with int8 QuantParams (per tensor)
 
 Parameters come from the calibrated range, widened to contain 0 and nudged so that 0 is
 exact (FakeQuant's rule). Outputs of SOFTMAX and LOGISTIC get the kernels' fixed (1/256,
@@ -10,9 +10,11 @@ exact (FakeQuant's rule). Outputs of SOFTMAX and LOGISTIC get the kernels' fixed
 from __future__ import annotations
 
 from qgraph.ir import Graph
+from qgraph.ops import op_def
 from qgraph.pipeline import Pass, PassContext
+from qgraph.quant.annotations import observed_range
 from qgraph.quant.calibrate import observed_tensors
-from qgraph.quant.numerics import FIXED_OUTPUT, activation_params, fixed_output_params
+from qgraph.quant.numerics import activation_params, fixed_output_params
 
 
 class QuantizeActivations(Pass):
@@ -25,14 +27,15 @@ class QuantizeActivations(Pass):
         count = 0
         for name in observed_tensors(graph):
             t = graph.tensor(name)
-            if "range" not in t.meta:  # a QAT model's float part, or a pass-through output
+            observed = observed_range(t)
+            if observed is None:  # a QAT model's float part, or a pass-through output
                 continue
-            lo, hi = t.meta["range"]
+            lo, hi = observed
             t.quant = activation_params(lo, hi)
             count += 1
         fixed = 0
         for op in graph.ops():
-            if op.type in FIXED_OUTPUT and graph.outputs_of(op)[0].quant is not None:
+            if op_def(op.type).fixed_output is not None and graph.outputs_of(op)[0].quant is not None:
                 graph.outputs_of(op)[0].quant = fixed_output_params(op.type)
                 fixed += 1
         ctx.log(f"int8 parameters for {count} activations ({fixed} fixed by SOFTMAX/LOGISTIC/TANH)")

@@ -13,22 +13,24 @@ writes the integers.
 from __future__ import annotations
 
 from qgraph.ir import Graph, Op
-from qgraph.ir.layout import OUTPUT_CHANNEL_AXIS
+from qgraph.ops import op_def
+from qgraph.options import Option
 from qgraph.pipeline import Pass, PassContext
+from qgraph.quant.annotations import is_float, weight_fake_quants
 from qgraph.quant.numerics import activation_params, bias_params, weight_params, widen_for_bias
 
 
 def weight_axis(op_type: str, ctx: PassContext) -> int | None:
     per_axis = ctx.target is None or ctx.target.per_axis_weights
-    if op_type == "FULLY_CONNECTED" and not ctx.options.get("per_channel_dense", False):
+    if op_type == "FULLY_CONNECTED" and not ctx.option("per_channel_dense"):
         return None
-    return OUTPUT_CHANNEL_AXIS[op_type] if per_axis else None
+    return op_def(op_type).output_channel_axis if per_axis else None
 
 
 def runs_in_int8(graph: Graph, op: Op) -> bool:
     """An op runs in int8 when every activation it reads and writes has parameters, unless a
-    QAT model left it out (`op.meta["float"]`)."""
-    if op.meta.get("float"):
+    QAT model left it out (`is_float(op)`)."""
+    if is_float(op):
         return False
     acts = [t for t in graph.inputs_of(op) if not t.is_constant] + graph.outputs_of(op)
     return all(t.quant is not None for t in acts)
@@ -38,6 +40,14 @@ class QuantizeWeights(Pass):
     name = "quantize_weights"
     phase = "quantize"
     modes = ("int8",)
+    options = (
+        Option(
+            "per_channel_dense",
+            bool,
+            False,
+            "per-channel FULLY_CONNECTED weights (default per tensor, as the int8 spec)",
+        ),
+    )
     after = ("propagate_same_scale",)
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
@@ -46,13 +56,18 @@ class QuantizeWeights(Pass):
             ins = graph.inputs_of(op)
             if not runs_in_int8(graph, op):
                 continue
-            if op.type in OUTPUT_CHANNEL_AXIS:
+            if op_def(op.type).output_channel_axis is not None:
                 x, w, b = ins
                 if w.data is None or b.data is None:
                     ctx.log(f"kept {op.name} float: its weights are not constant")
                     continue
-                axis = op.meta["weight_axis"] if "weight_axis" in op.meta else weight_axis(op.type, ctx)
-                w.quant = weight_params(w.data, axis, bits=op.meta.get("weight_bits", 8))
+                # A QAT model's weights: exactly the axis and bits training simulated.
+                trained = weight_fake_quants(op).get(1)
+                if trained is not None and not trained.affine:
+                    axis, bits = trained.axis, trained.bits
+                else:
+                    axis, bits = weight_axis(op.type, ctx), 8
+                w.quant = weight_params(w.data, axis, bits=bits)
                 assert x.quant is not None, f"{op.name}: input {x.name} has no quantization parameters"
                 if widen_for_bias(w.quant, b.data, float(x.quant.scale[0])):
                     ctx.log(f"{op.name}: weight scale widened so the int32 bias fits")

@@ -17,7 +17,7 @@ import copy
 
 from qgraph.ir import Graph, Op, QuantParams, Tensor
 from qgraph.pipeline import Pass, PassContext
-from qgraph.quant.numerics import FIXED_OUTPUT, SAME_SCALE, SHARED_INPUT_SCALE
+from qgraph.ops import op_def
 
 
 def _same(a: QuantParams | None, b: QuantParams | None) -> bool:
@@ -38,7 +38,7 @@ class UnifyConcatScales(Pass):
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         bound: dict[str, str] = {}  # tensor -> the op whose parameters it now carries
         changed = False
-        for op in [o for o in graph.ops() if o.type in SHARED_INPUT_SCALE]:
+        for op in [o for o in graph.ops() if op_def(o.type).shared_input_scale]:
             target = graph.outputs_of(op)[0].quant
             if target is None:
                 ctx.log(f"{op.name}: output has no quantization parameters; left alone")
@@ -67,9 +67,9 @@ class UnifyConcatScales(Pass):
         if t.is_constant:
             return "it is a constant"
         producer = graph.producer(t)
-        if producer is not None and producer.type in FIXED_OUTPUT:
+        if producer is not None and op_def(producer.type).fixed_output is not None:
             return f"{producer.type} has fixed output parameters"
-        if producer is not None and (producer.type in SAME_SCALE or producer.type in SHARED_INPUT_SCALE):
+        if producer is not None and (op_def(producer.type).same_scale or op_def(producer.type).shared_input_scale):
             return f"{producer.name} ({producer.type}) passes its input's parameters through"
         if t.name in bound:
             return f"it already carries the parameters of {bound[t.name]}"

@@ -34,8 +34,6 @@ FLOAT_OPS = frozenset(
         "HARD_SWISH",
         "QUANTIZE",
         "DEQUANTIZE",
-        "TRANSPOSE",
-        "SQUEEZE",
     }
 )
 

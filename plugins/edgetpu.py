@@ -53,7 +53,6 @@ EDGETPU = qgraph.Target(
             "RESIZE_BILINEAR",
             "RESIZE_NEAREST_NEIGHBOR",
             "SOFTMAX",
-            "SQUEEZE",
             "HARD_SWISH",
         }
     ),

@@ -28,9 +28,7 @@ def _for_api_level(target: qgraph.Target, options: dict) -> qgraph.Target:
         raise qgraph.OptionError(
             f"api_level={level!r} is not an Android NNAPI level; use an int from 27 to 36"
         )
-    return dataclasses.replace(
-        target, per_axis_weights=level >= 29, options={**target.options, "api_level": level}
-    )
+    return dataclasses.replace(target, per_axis_weights=level >= 29)
 
 
 NNAPI = qgraph.Target(
@@ -73,7 +71,15 @@ NNAPI = qgraph.Target(
     per_axis_weights=True,
     no_fused_activation=frozenset({"CONCATENATION"}),
     rules={"CONCATENATION": _concat_rank, "SOFTMAX": _softmax_rank},
-    options={"api_level": 30},
+    options=(
+        qgraph.Option(
+            "api_level",
+            int,
+            30,
+            "Android API level of the devices (27-36): below 29 weights are per tensor; "
+            "below 30 the delegate runs the int8 file as uint8",
+        ),
+    ),
     configure=_for_api_level,
     # From the TFLite NNAPI delegate (shared/specs/targets.md).
     max_op_versions={

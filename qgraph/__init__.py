@@ -18,8 +18,11 @@ from qgraph.errors import (
 )
 from qgraph.hookspecs import hookimpl
 from qgraph.ir import Graph, Op, QuantParams, Tensor, lint
+from qgraph.ops import REQUIRED, OpDef, op_def, op_defs
+from qgraph.options import Option
 from qgraph.pipeline import FunctionPass, Pass, PassContext, PassManager
 from qgraph.plugin_manager import register_plugin, unregister_plugin
+from qgraph.rewrite import RewritePass
 from qgraph.targets import Target
 
 __version__ = "0.1.0"
@@ -37,6 +40,8 @@ __all__ = [
     "Graph",
     "LintError",
     "Op",
+    "OpDef",
+    "Option",
     "OptionError",
     "Pass",
     "PassContext",
@@ -45,6 +50,8 @@ __all__ = [
     "PassOrderError",
     "QGraphError",
     "QuantParams",
+    "RewritePass",
+    "REQUIRED",
     "Target",
     "TargetError",
     "Tensor",
@@ -55,6 +62,8 @@ __all__ = [
     "hookimpl",
     "lint",
     "load",
+    "op_def",
+    "op_defs",
     "quantize_model",
     "register_plugin",
     "to_keras",

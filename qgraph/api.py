@@ -55,7 +55,12 @@ def compile(
     output: str | os.PathLike | None = None,
     **options: Any,
 ):
-    """Compile a Keras model (or Graph) for `target`; see `qgraph.compiler.compile_graph`."""
+    """Compile a Keras model (or Graph) for `target`; see `qgraph.compiler.compile_graph`.
+
+    `**options` are the options declared (`qgraph.Option`) by the passes that run for this
+    target and quantize mode and by the target (`qgraph passes`, `qgraph targets` list them),
+    e.g. `io_dtype="int8"`, `min_elements=256`, `api_level=28`; an option nothing running
+    declares, or a value of the wrong type, is an `OptionError` naming it."""
     from qgraph.compiler import compile_graph
 
     if representative_data is not None:

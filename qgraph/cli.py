@@ -15,8 +15,10 @@ EPILOG = """examples:
   qgraph compile model.keras -o m.tflite --quantize int8 --calibration samples.npy
                                                 full-integer int8 (float I/O on cpu)
   qgraph compile model.keras -o m.tflite --target edgetpu --calibration samples.npy
-  qgraph passes                                 the pass pipeline in run order
-  qgraph targets                                what each target accepts
+  qgraph compile model.keras -o m.tflite --quantize dynamic --option min_elements=256
+                                                any option a pass or the target declares
+  qgraph passes                                 the pass pipeline in run order, with each pass's options
+  qgraph targets                                what each target accepts, with its options
 """
 
 
@@ -72,6 +74,17 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="int8: per-channel FULLY_CONNECTED weights (default per-tensor, as the int8 spec)",
     )
+    c.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set an option that a pass or the target declares and that has no flag of its own "
+        "(`qgraph passes` and `qgraph targets` list them), e.g. --option min_elements=256 or "
+        "--option api_level=28; repeatable. VALUE is read as the option's declared type: int, float, "
+        "str, or bool (true/false). An option of a pass that does not run for this target and "
+        "quantize mode is an error",
+    )
     c.add_argument("--report", action="store_true", help="print what every pass did")
 
     i = sub.add_parser(
@@ -92,13 +105,16 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser(
         "passes",
-        help="list the pass pipeline in run order, with phases and plugins",
-        description="Passes from every registered plugin, in the order the PassManager runs them.",
+        help="list the pass pipeline in run order, with phases, plugins and options",
+        description="Passes from every registered plugin, in the order the PassManager runs them; "
+        "under each, when it runs (quantize modes, targets) if not always, and the options it "
+        "declares as `name: type = default  help` (set them with `qgraph compile --option`).",
     )
     sub.add_parser(
         "targets",
-        help="list targets and what each accepts",
-        description="Targets from every registered plugin with their quantize modes and op tables.",
+        help="list targets, what each accepts and its options",
+        description="Targets from every registered plugin with their quantize modes, op tables and "
+        "options (set them with `qgraph compile --option`).",
     )
     d = sub.add_parser(
         "demo",
@@ -144,6 +160,10 @@ def _compile(args) -> int:
         "calibration_method": None if args.calibration_method == "minmax" else args.calibration_method,
     }
     options.update({k: v for k, v in int8_only.items() if v is not None})
+    for name, value in _parse_options(args.option, args.target).items():
+        if name in options:
+            raise OptionError(f"--option {name} repeats an option already given by its own flag")
+        options[name] = value
     result = qgraph.compile(
         args.input, target=args.target, quantize=args.quantize, output=args.output, **options
     )
@@ -156,6 +176,30 @@ def _compile(args) -> int:
         f"{result.report.quantize}"
     )
     return 0
+
+
+def _parse_options(items: list[str], target: str) -> dict:
+    """`--option NAME=VALUE` items -> {name: value}, each VALUE read as the type its pass or
+    the target declares (a name nobody declares is passed on, and `compile` names it)."""
+    from qgraph.errors import OptionError
+    from qgraph.pipeline import PassManager
+    from qgraph.targets import get_target
+
+    if not items:
+        return {}
+    declared = {o.name: o for o in get_target(target).options}
+    for name, found in PassManager.from_plugins().declared_options().items():
+        declared.setdefault(name, found[0][0])
+    values: dict = {}
+    for item in items:
+        name, eq, text = item.partition("=")
+        name = name.strip()
+        if not eq or not name:
+            raise OptionError(f"--option takes NAME=VALUE, e.g. --option min_elements=256 (got {item!r})")
+        if name in values:
+            raise OptionError(f"--option {name} is given twice")
+        values[name] = declared[name].parse(text) if name in declared else text
+    return values
 
 
 def _inspect(args) -> int:
@@ -186,16 +230,28 @@ def _inspect(args) -> int:
 
 
 def _passes(args) -> int:
+    from qgraph.compiler import describe_options
     from qgraph.pipeline import PassManager
 
     print(f"{'#':>3}  {'phase':9s} {'pass':22s} {'from':22s} rewrite")
     for k, item in enumerate(PassManager.from_plugins().plan, 1):
         p = item.pass_
         print(f"{k:3d}  {p.phase:9s} {p.name:22s} {item.source:22s} {p.doc}")
+        when = []
+        if p.modes is not None:
+            when.append("quantize " + ", ".join("QAT (quantize_model)" if m == "qat" else m for m in p.modes))
+        if p.targets is not None:
+            when.append("target " + ", ".join(p.targets))
+        indent = " " * 16
+        if when:
+            print(f"{indent}runs for: {'; '.join(when)}")
+        for line in describe_options(p.options):
+            print(f"{indent}option {line}")
     return 0
 
 
 def _targets(args) -> int:
+    from qgraph.compiler import describe_options
     from qgraph.targets import all_targets
 
     for t in all_targets().values():
@@ -204,8 +260,8 @@ def _targets(args) -> int:
             f"  quantize: {', '.join(t.quantize_modes)} (default {t.default_quantize}); "
             f"I/O: {', '.join(t.io_dtypes)}; per-axis weights: {'yes' if t.per_axis_weights else 'no'}"
         )
-        if t.options:
-            print(f"  options: {', '.join(f'{k}={v}' for k, v in t.options.items())}")
+        for line in describe_options(t.options):
+            print(f"  option {line}")
         print(f"  ops ({len(t.ops)}): {', '.join(sorted(t.ops))}")
     return 0
 

@@ -1,31 +1,26 @@
-"""`compile_graph`: passes for a target, then the TFLite writer, then an atomic file write."""
+"""`compile_graph`: passes for a target, then the TFLite writer, then an atomic file write.
+
+Options: `compile` accepts the options declared (`qgraph.Option`) by the passes that run for
+the target and quantize mode, and the target's own; `check_options` says what is wrong.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from qgraph.errors import OptionError, TargetError
 from qgraph.ir import Graph
-from qgraph.pipeline import PassContext, PassManager, PassRecord
-from qgraph.targets import Incompatibility, get_target
+from qgraph.options import Option
+from qgraph.pipeline import Pass, PassContext, PassManager, PassRecord
+from qgraph.quant.annotations import has_learned_ranges
+from qgraph.targets import Incompatibility, Target, all_targets, get_target
 
 QUANTIZE_MODES = ("float", "dynamic", "float16", "int8")
-#: modes this release writes; the others are declared by targets and arrive with the PTQ work.
-IMPLEMENTED_MODES = QUANTIZE_MODES
-#: options every target takes (target-specific ones come from `Target.options`).
-GENERAL_OPTIONS = (
-    "representative_data",
-    "io_dtype",
-    "calibration_method",
-    "percentile",
-    "per_channel_dense",
-    "max_calibration_samples",
-    "progress",
-)
 
 
 @dataclass
@@ -74,29 +69,18 @@ def compile_graph(
 ) -> CompileResult:
     tgt = get_target(target)
     # A QAT model carries its learned ranges: int8 by default, no calibration data needed.
-    mode = quantize or ("int8" if graph.meta.get("qat") else tgt.default_quantize)
+    mode = quantize or ("int8" if has_learned_ranges(graph) else tgt.default_quantize)
     if mode not in QUANTIZE_MODES:
         raise OptionError(
             f"quantize={mode!r} is not a quantization mode; choose one of {', '.join(QUANTIZE_MODES)}"
         )
     tgt.require_mode(mode)
-    if options.get("representative_data") is not None and mode != "int8":
-        raise OptionError(f"representative_data is only used with quantize='int8' (got quantize={mode!r})")
-    if mode not in IMPLEMENTED_MODES:
-        raise OptionError(
-            f"quantize={mode!r} is not implemented in qgraph {_version()} yet; "
-            f"available now: {', '.join(IMPLEMENTED_MODES)}"
-        )
-    unknown = set(options) - set(tgt.options) - set(GENERAL_OPTIONS)
-    if unknown:
-        raise OptionError(
-            f"unknown option(s) {sorted(unknown)} for target {tgt.name!r}; "
-            f"it takes: {sorted(tgt.options) or 'none'}"
-        )
-    tgt = tgt.configured(options)
-    ctx = PassContext(tgt, mode, {**tgt.options, **options})
+    manager = PassManager.from_plugins(lint=lint)
+    ctx = check_options(manager, tgt, mode, options)
+    assert ctx.target is not None
+    tgt = ctx.target  # configured: e.g. NNAPI's per-axis support from its api_level
     t0 = time.perf_counter()
-    PassManager.from_plugins(lint=lint).run(graph, ctx)
+    manager.run(graph, ctx)
     t1 = time.perf_counter()
     graph.lint()
     report = Report(tgt.name, mode, ctx.records, tgt.check(graph))
@@ -114,6 +98,80 @@ def compile_graph(
     report.warnings = tgt.version_fallbacks(graph.meta.get("op_versions", {}))
     path = write_atomic(output, data) if output is not None else None
     return CompileResult(data, graph, report, path)
+
+
+def check_options(manager: PassManager, target: Target, mode: str, options: dict[str, Any]) -> PassContext:
+    """The PassContext for a compile (target configured), after checking every option in
+    `options` against the declarations: a name no pass or target declares, a name whose pass
+    does not run for this target and mode, or a value of the wrong type or out of its choices
+    is an `OptionError` that names it. A value of None stands for the declared default."""
+    by_passes = manager.declared_options()
+    own = {o.name: o for o in target.options}
+    here = f"target {target.name!r}, quantize={mode!r}"
+
+    def accepted(ctx: PassContext) -> str:
+        names = set(own) | {o.name for p in manager.enabled(ctx) for o in p.options}
+        return ", ".join(sorted(names)) or "none"
+
+    unknown = [name for name in options if name not in own and name not in by_passes]
+    if unknown:
+        others = {
+            name: t.name
+            for t in all_targets().values()
+            for o in t.options
+            for name in unknown
+            if o.name == name
+        }
+        raise OptionError(
+            f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} for {here}"
+            + "".join(f" ({n} is an option of target {t!r})" for n, t in others.items())
+            + f"; options accepted here: {accepted(PassContext(target, mode, dict(options)))} "
+            "(`qgraph passes` and `qgraph targets` list every option)"
+        )
+    given = {name: value for name, value in options.items() if value is not None}
+    for name, value in given.items():
+        if name in own:
+            own[name].check(value, f"target {target.name!r}")
+        for option, p in by_passes.get(name, []):
+            option.check(value, f"pass {p.name!r}")
+    configured = target.configured(given)
+    ctx = PassContext(configured, mode, {**configured.option_values, **given})
+    running = {p.name for p in manager.enabled(ctx)}
+    for name in given:
+        declaring = [p for _, p in by_passes.get(name, [])]
+        if name in own or any(p.name in running for p in declaring):
+            continue
+        p = declaring[0]
+        when = _when(p)
+        if (p.modes is None or mode in p.modes) and (p.targets is None or target.name in p.targets):
+            when = None  # its `enabled` refuses for another reason
+        if when is None:
+            raise OptionError(
+                f"{name} is an option of pass {p.name!r}, which does not run for {here}; "
+                f"options accepted here: {accepted(ctx)}"
+            )
+        raise OptionError(
+            f"{name} is only used with {when} (got {here}): it is an option of pass {p.name!r}, "
+            f"which runs only for {when}; options accepted here: {accepted(ctx)}"
+        )
+    return ctx
+
+
+def _when(p: Pass) -> str | None:
+    """When pass `p` runs, from its `modes` and `targets` (None: not restricted by them)."""
+    parts = []
+    if p.modes is not None:
+        parts.append(
+            " or ".join("qgraph.quantize_model (QAT)" if m == "qat" else f"quantize={m!r}" for m in p.modes)
+        )
+    if p.targets is not None:
+        parts.append("target " + " or ".join(repr(t) for t in p.targets))
+    return " on ".join(parts) or None
+
+
+def describe_options(options: Sequence[Option]) -> list[str]:
+    """One line per option, `name: type = default  help`, for listings."""
+    return [f"{o.signature()}  {o.help}".rstrip() for o in options]
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> str:

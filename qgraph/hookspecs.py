@@ -14,6 +14,7 @@ import pluggy
 if TYPE_CHECKING:
     from qgraph.emit.tflite import OpEncoding, SerializeCtx
     from qgraph.ir import Graph, Op, Tensor
+    from qgraph.ops import OpDef
     from qgraph.pipeline import Pass
     from qgraph.targets import Target
 
@@ -38,6 +39,19 @@ def qgraph_targets() -> list[Target]:
 
     Called whenever a target is looked up by name (`compile(target=...)`, `qgraph targets`).
     Two plugins giving the same target name is an error naming both.
+    """
+    raise NotImplementedError  # a spec: pluggy never calls its body
+
+
+@hookspec
+def qgraph_ops() -> list[OpDef]:
+    """Return the op definitions this plugin contributes (instances of `qgraph.OpDef`).
+
+    Called when the op registry is built (`qgraph.op_defs()`, again after a plugin is
+    registered). qgraph's own ops arrive through this hook too, first; a definition from a
+    later plugin replaces an earlier one of the same type, so a plugin may override a
+    built-in op. Lint, the TFLite writer and reader, the Keras emitter, the quantize passes
+    and the targets all read the merged registry.
     """
     raise NotImplementedError  # a spec: pluggy never calls its body
 

@@ -3,8 +3,12 @@
 
     class CountOps(qgraph.Pass):
         name = "count_ops"; phase = "optimize"; after = ("fold_batchnorm",)
+        options = (qgraph.Option("count_by_type", bool, False, "also count each op type"),)
         def run(self, graph, ctx):
-            ctx.log(f"{len(graph.ops())} ops"); return False
+            ctx.log(f"{len(graph.ops())} ops")
+            if ctx.option("count_by_type"):
+                ctx.log(str(graph.summary()["ops_by_type"]))
+            return False
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 import networkx as nx
 
-from qgraph.errors import LintError, PassError, PassOrderError, QGraphError
+from qgraph.errors import LintError, OptionError, PassError, PassOrderError, QGraphError
+from qgraph.options import Option
+from qgraph.plugin_manager import plugin_manager
 
 if TYPE_CHECKING:
     from qgraph.ir import Graph
@@ -35,10 +41,16 @@ class Pass:
     before: Sequence[str] = ()
     #: quantize modes the pass runs for (None: every mode); `enabled` may refine further.
     modes: Sequence[str] | None = None
+    #: names of the targets the pass serves (None: every target).
+    targets: Sequence[str] | None = None
+    #: the options the pass reads (`ctx.option(name)`); `compile` accepts them when it runs.
+    options: Sequence[Option] = ()
 
     def enabled(self, ctx: PassContext) -> bool:
         """Whether the pass runs for this compile (target, quantize mode, options)."""
-        return self.modes is None or ctx.quantize in self.modes
+        if self.modes is not None and ctx.quantize not in self.modes:
+            return False
+        return self.targets is None or (ctx.target is not None and ctx.target.name in self.targets)
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         """Rewrite `graph` in place; return True if it changed anything."""
@@ -65,9 +77,16 @@ class FunctionPass(Pass):
         name: str | None = None,
         after: Sequence[str] = (),
         before: Sequence[str] = (),
+        *,
+        modes: Sequence[str] | None = None,
+        targets: Sequence[str] | None = None,
+        options: Sequence[Option] = (),
     ) -> None:
         self.fn, self.name, self.phase = fn, name or fn.__name__, phase
         self.after, self.before = tuple(after), tuple(before)
+        self.modes = tuple(modes) if modes is not None else None
+        self.targets = tuple(targets) if targets is not None else None
+        self.options = tuple(options)
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         return bool(self.fn(graph, ctx))
@@ -92,10 +111,24 @@ class PassContext:
     quantize: str = "float"
     options: dict[str, Any] = field(default_factory=dict)
     records: list[PassRecord] = field(default_factory=list)
+    #: option name -> its declaration, from the passes a PassManager runs and the target.
+    declared: dict[str, Option] = field(default_factory=dict)
 
     def log(self, message: str) -> None:
         if self.records:
             self.records[-1].messages.append(message)
+
+    def option(self, name: str) -> Any:
+        """The value of option `name`: the caller's, else the target's configured value, else
+        the declared default (also when a pass is run by hand, outside a PassManager)."""
+        if self.options.get(name) is not None:
+            return self.options[name]
+        if self.target is not None and name in self.target.option_values:
+            return self.target.option_values[name]
+        declared = self.declared.get(name) or _declared_by_a_pass_class(name)
+        if declared is None:
+            raise OptionError(f"no pass or target declares option {name!r}: declare it in `options`")
+        return declared.default
 
 
 @dataclass
@@ -117,8 +150,6 @@ class PassManager:
 
     @classmethod
     def from_plugins(cls, lint: bool | None = None) -> PassManager:
-        from qgraph.plugin_manager import plugin_manager
-
         pm = plugin_manager()
         planned: list[PlannedPass] = []
         for impl in pm.hook.qgraph_passes.get_hookimpls():
@@ -127,7 +158,27 @@ class PassManager:
                 planned.append(PlannedPass(p, impl.plugin_name))
         return cls(planned, lint, strict=True)
 
+    def declared_options(self) -> dict[str, list[tuple[Option, Pass]]]:
+        """Option name -> (declaration, pass) for every pass in the plan, in run order."""
+        found: dict[str, list[tuple[Option, Pass]]] = {}
+        for item in self.plan:
+            for o in item.pass_.options:
+                found.setdefault(o.name, []).append((o, item.pass_))
+        return found
+
+    def enabled(self, ctx: PassContext, phases: Sequence[str] = PHASES) -> list[Pass]:
+        """The passes `run` would run for `ctx`, in order."""
+        return [i.pass_ for i in self.plan if i.pass_.phase in phases and i.pass_.enabled(ctx)]
+
     def run(self, graph: Graph, ctx: PassContext, phases: Sequence[str] = PHASES) -> list[PassRecord]:
+        if ctx.target is not None:
+            for o in ctx.target.options:
+                ctx.declared.setdefault(o.name, o)
+        for name, found in self.declared_options().items():
+            ctx.declared.setdefault(name, found[0][0])
+            # `ctx.options[name]` works as well as `ctx.option(name)` for a declared option.
+            if ctx.options.get(name) is None:
+                ctx.options[name] = ctx.option(name)
         done: list[str] = []
         for item in self.plan:
             p = item.pass_
@@ -155,6 +206,18 @@ class PassManager:
             record.ran, record.seconds = True, time.perf_counter() - start
             done.append(p.name)
         return ctx.records
+
+
+def _declared_by_a_pass_class(name: str) -> Option | None:
+    """The declaration of `name` on any imported Pass subclass (a pass run by hand)."""
+    stack = list(Pass.__subclasses__())
+    while stack:
+        cls = stack.pop(0)
+        for o in getattr(cls, "options", ()):
+            if isinstance(o, Option) and o.name == name:
+                return o
+        stack += cls.__subclasses__()
+    return None
 
 
 def _order(planned: Sequence[PlannedPass], strict: bool) -> list[PlannedPass]:

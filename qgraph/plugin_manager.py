@@ -10,7 +10,13 @@ import pluggy
 from qgraph import hookspecs
 
 #: qgraph's own plugins, registered exactly as a third-party plugin would be.
-DEFAULT_PLUGINS = ("qgraph.passes", "qgraph.plugins.cpu", "qgraph.plugins.edgetpu", "qgraph.plugins.nnapi")
+DEFAULT_PLUGINS = (
+    "qgraph.ops.builtin",
+    "qgraph.passes",
+    "qgraph.plugins.cpu",
+    "qgraph.plugins.edgetpu",
+    "qgraph.plugins.nnapi",
+)
 
 _manager: pluggy.PluginManager | None = None
 

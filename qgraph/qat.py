@@ -9,6 +9,7 @@ qgraph.compile(qat, target="cpu", output="m.tflite")  # int8 from the learned ra
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from qgraph.errors import OptionError
@@ -59,13 +60,16 @@ def quantize_model(
     )
     PassManager.from_plugins().run(graph, ctx, phases=("import", "optimize", "quantize"))
     if representative_data is not None:
+        from qgraph.quant.annotations import quantizers, set_quantizers
         from qgraph.quant.calibrate import calibrate
 
         ranges = calibrate(graph, representative_data)
-        for name, spec in graph.meta["quantizers"].items():
-            if spec["fixed"] is None:
+        specs = quantizers(graph)
+        for name, spec in specs.items():
+            if spec.fixed is None:
                 lo, hi = ranges[name]
-                spec["init"] = [min(lo, 0.0), max(hi, 0.0)]
+                specs[name] = replace(spec, init=(min(lo, 0.0), max(hi, 0.0)))
+        set_quantizers(graph, specs)
     qat = to_keras(graph, fake_quant=True, name=f"{graph.name}_qat")
     qat.qgraph_report = ctx.records  # what the passes did, for the curious
     return qat

@@ -7,11 +7,15 @@ where the first break is and why (the EdgeTPU compiler cuts the graph there).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from qgraph.errors import TargetError
+from qgraph.ops import op_defs
+from qgraph.options import Option
+from qgraph.plugin_manager import plugin_manager
 
 if TYPE_CHECKING:
     from qgraph.ir import Graph, Op
@@ -46,16 +50,35 @@ class Target:
     max_op_versions: Mapping[str, int] = field(default_factory=dict)
     #: derives the target for given option values (e.g. NNAPI's capabilities from its API level).
     configure: Callable[[Target, dict[str, Any]], Target] | None = None
+    #: the options the target declares (`compile(..., api_level=28)`, `--option api_level=28`).
+    options: tuple[Option, ...] = ()
+    #: the value of each declared option: the defaults, or what `configured` was given.
+    option_values: dict[str, Any] = field(default_factory=dict)
 
-    def configured(self, options: dict[str, Any]) -> Target:
-        return self.configure(self, {**self.options, **options}) if self.configure else self
+    def __post_init__(self) -> None:
+        self.options = tuple(self.options)
+        self.option_values = {
+            **{o.name: o.default for o in self.options},
+            **self.option_values,
+        }
 
-    options: dict[str, Any] = field(default_factory=dict)
+    def configured(self, options: Mapping[str, Any]) -> Target:
+        """This target with its own options set from `options` (other names are ignored; None
+        keeps the default), derived further by `configure` when the target has one."""
+        own = {o.name for o in self.options}
+        values = {**self.option_values, **{k: v for k, v in options.items() if k in own and v is not None}}
+        target = dataclasses.replace(self, option_values=values)
+        return self.configure(target, values) if self.configure else target
+
+    def runs(self, op_type: str) -> bool:
+        """Whether the target's table lists `op_type`, or the op's OpDef names this target."""
+        d = op_defs().get(op_type)
+        return op_type in self.ops or (d is not None and self.name in d.targets)
 
     def check(self, graph: Graph) -> list[Incompatibility]:
         problems = []
         for op in graph.ops():
-            if op.type not in self.ops:
+            if not self.runs(op.type):
                 problems.append(
                     Incompatibility(op.name, op.type, f"op not supported by target {self.name!r}")
                 )
@@ -84,8 +107,6 @@ class Target:
 
 
 def all_targets() -> dict[str, Target]:
-    from qgraph.plugin_manager import plugin_manager
-
     targets: dict[str, tuple[Target, str]] = {}
     for impl in plugin_manager().hook.qgraph_targets.get_hookimpls():
         contributed = cast(list[Target], impl.function() or [])

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import qgraph.hookspecs as hookspecs
-from qgraph.frontend.keras_layers import LOWERINGS
+from qgraph.frontend.keras import LOWERINGS
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -57,3 +57,23 @@ def test_qat_page_example_runs(tmp_path, monkeypatch, capsys):
     line = capsys.readouterr().out.strip().splitlines()[-1]
     agreement = float(line.rsplit(" ", 1)[-1].rstrip("%")) / 100
     assert agreement >= 0.99, line
+
+
+def test_hooks_page_custom_op_compiles_and_runs(tmp_path, monkeypatch, capsys):
+    """The page's new-op plugin goes through the path a user takes: qgraph.compile, then LiteRT."""
+    import qgraph
+
+    monkeypatch.chdir(tmp_path)
+    text = (DOCS / "hooks.md").read_text()
+    block = python_blocks_after(text, "## A new op, end to end")[0]
+    try:
+        exec(compile(block, "docs/hooks.md", "exec"), {"__name__": "hooks_doc"})
+    finally:
+        qgraph.unregister_plugin("abs-plugin")
+    assert (tmp_path / "magnitude.tflite").exists()
+    assert "'ABS': 1" in capsys.readouterr().out
+    assert "ABS" not in qgraph.op_defs()
+
+
+def python_blocks_after(text: str, heading: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", text.split(heading, 1)[1], flags=re.S)

@@ -1,6 +1,6 @@
 """IR -> Keras model. Every op becomes one `IROp` layer: float constants become its weights
 (so they train, save and load with the model), integer constants (axes, shapes, paddings)
-its config, and activations its call inputs. The kernels are in `keras_kernels.py`.
+its config, and activations its call inputs. Each op's kernel is its `OpDef.kernel`.
 
     model = qgraph.to_keras(graph)                 # computes what the IR computes
     model = qgraph.to_keras(graph, outputs=[...])  # extra tensors as outputs (calibration)
@@ -15,9 +15,10 @@ from typing import Any
 import keras
 import numpy as np
 
-from qgraph.emit.keras_kernels import KERNELS
 from qgraph.errors import UnsupportedOpError
 from qgraph.ir import Graph, Op, Tensor
+from qgraph.ops import op_def
+from qgraph.quant.annotations import fake_quant_of, is_float, quantizers, reads_raw, weight_fake_quants
 
 
 @keras.saving.register_keras_serializable(package="qgraph")
@@ -39,10 +40,9 @@ class IROp(keras.layers.Layer):
         self.float_op = bool(float_op)  # left out of QAT: the exporter keeps it float
         # {port: {"axis", "bits"}}: weights fake-quantized (symmetric, narrow range) in every call.
         self.weight_fq = {int(k): dict(v) for k, v in (weight_fq or {}).items()}
-        if op_type not in KERNELS:
-            raise UnsupportedOpError(
-                f"op type {op_type!r} has no Keras kernel; supported: {', '.join(sorted(KERNELS))}"
-            )
+        kernel = op_def(op_type, needs="kernel").kernel
+        assert kernel is not None  # op_def(needs="kernel") refuses an op without one
+        self._compute = kernel
         self.op_type, self.attrs, self.ports = op_type, dict(attrs), [dict(p) for p in ports]
         self.port_weights: dict[int, Any] = {}
         for i, p in enumerate(self.ports):
@@ -66,7 +66,7 @@ class IROp(keras.layers.Layer):
                 values.append(w if i not in self.weight_fq else fake_quant_weight(w, **self.weight_fq[i]))
             else:
                 values.append(np.asarray(p["value"], dtype=p["dtype"]))
-        return KERNELS[self.op_type](values, self.attrs)
+        return self._compute(values, self.attrs)
 
     def get_config(self) -> dict:
         return {
@@ -102,10 +102,10 @@ def to_keras(
     layers and weight fake-quantization (the QAT model)."""
     from qgraph.quant.layers import ActivationQuantizer
 
-    specs = graph.meta.get("quantizers", {}) if fake_quant else {}
-    quantizers = {
+    specs = quantizers(graph) if fake_quant else {}
+    layers = {
         q: ActivationQuantizer(
-            num_bits=spec["bits"], fixed=spec["fixed"], init_range=spec.get("init"), name=_safe(f"fq/{q}")
+            num_bits=spec.bits, fixed=spec.fixed, init_range=spec.init, name=_safe(f"fq/{q}")
         )
         for q, spec in specs.items()
     }
@@ -114,10 +114,10 @@ def to_keras(
 
     def publish(tname: str, value: Any) -> None:
         raw[tname] = values[tname] = value
-        fq = graph.tensor(tname).meta.get("fq") if fake_quant else None
+        fq = fake_quant_of(graph.tensor(tname)) if fake_quant else None
         if fq is not None:
-            layer = quantizers[fq["quantizer"]]
-            values[tname] = layer(value) if fq["observe"] else layer(value, observe=False)
+            layer = layers[fq.quantizer]
+            values[tname] = layer(value) if fq.observe else layer(value, observe=False)
 
     model_inputs = []
     for tname in graph.inputs:
@@ -131,9 +131,7 @@ def to_keras(
     for op in graph.ops():
         layer, call_inputs, weights = _layer_for(graph, op, names, fake_quant)
         # A concat reads its inputs raw: its own output quantizer rounds them all at once.
-        args = [
-            raw[t.name] if op.name in t.meta.get("fq_raw_for", ()) else values[t.name] for t in call_inputs
-        ]
+        args = [raw[t.name] if reads_raw(op, t) else values[t.name] for t in call_inputs]
         out = layer(args)
         for port, w in weights.items():
             layer.port_weights[port].assign(w)
@@ -167,26 +165,18 @@ def _layer_for(
             ports.append({"kind": "const", "value": t.data.tolist(), "dtype": str(t.data.dtype)})
     if not call_inputs:
         raise UnsupportedOpError(f"op {op.name!r} ({op.type}) reads only constants; fold it before emitting")
-    if op.type not in KERNELS:
-        raise UnsupportedOpError(
-            f"op {op.name!r} has type {op.type!r}, which the Keras emitter cannot run; "
-            f"supported: {', '.join(sorted(KERNELS))}"
-        )
+    op_def(op.type, needs="kernel", op_name=op.name)
     layer_name = _safe(op.name)
     while layer_name in names:
         layer_name += "_"
     names.add(layer_name)
-    wfq: dict[int, dict] = {}
-    if fake_quant:
-        if "weight_fq" in op.meta:
-            wfq[1] = op.meta["weight_fq"]
-        wfq.update({p: {"axis": None, "bits": 8, "affine": True} for p in op.meta.get("const_fq", ())})
+    wfq = {p: spec.to_config() for p, spec in weight_fake_quants(op).items()} if fake_quant else {}
     layer = IROp(
         op.type,
         _jsonable(op.attrs),
         ports,
         weight_fq=wfq,
-        float_op=bool(op.meta.get("float")),
+        float_op=is_float(op),
         name=layer_name,
     )
     return layer, call_inputs, weights

@@ -15,7 +15,7 @@ import flatbuffers
 import numpy as np
 
 from qgraph.emit.schema import S
-from qgraph.emit.tflite_ops import MIN_RUNTIME, OpEncoding, encode
+from qgraph.emit.tflite_ops import OpEncoding, encode, min_runtime
 from qgraph.errors import UnsupportedOpError
 from qgraph.ir import Graph, Tensor
 
@@ -172,7 +172,7 @@ def _signature(graph: Graph, ctx: SerializeCtx) -> S.SignatureDefT:
 
 
 def _min_runtime(used: set) -> str:
-    versions = [MIN_RUNTIME.get(key, "1.5.0") for key in used] or ["1.5.0"]
+    versions = [min_runtime(b, v) if b else "1.5.0" for b, v in used] or ["1.5.0"]
     return max(versions, key=lambda v: tuple(int(p) for p in v.split(".")))
 
 

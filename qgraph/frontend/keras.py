@@ -1,6 +1,6 @@
 """Keras model -> IR. Walks a Functional graph node by node (Sequential models through
 their functional form, nested models flattened) and lowers each layer with the table in
-`keras_layers.py`, after giving plugins the first word through `qgraph_lower_layer`.
+`lowering.py` (filled by `keras_layers*.py`), after giving plugins the first word through `qgraph_lower_layer`.
 
 Works for Keras 3 and tf-keras: the two differ only in how a graph node names its layer
 and its tensors, which `_node_parts` hides.
@@ -12,8 +12,13 @@ import os
 from typing import Any
 
 from qgraph.errors import QGraphError, UnsupportedLayerError
-from qgraph.frontend.keras_layers import LOWERINGS, LowerCtx
+from qgraph.frontend import keras_layers, keras_layers_nn, keras_layers_qat
+from qgraph.frontend.lowering import LOWERINGS, LowerCtx
 from qgraph.ir import Graph, Tensor
+from qgraph.plugin_manager import plugin_manager
+
+#: the modules whose `@lowers` functions fill LOWERINGS (imported for that effect).
+LOWERING_MODULES = (keras_layers, keras_layers_nn, keras_layers_qat)
 
 
 def load_keras_file(path: str | os.PathLike) -> Any:
@@ -72,8 +77,6 @@ def _lower_functional(model: Any, graph: Graph, env: dict[int, Tensor], prefix: 
 
 
 def _lower_layer(layer: Any, inputs: list[Tensor], out_kts: list, graph: Graph, prefix: str) -> list[Tensor]:
-    from qgraph.plugin_manager import plugin_manager
-
     if _is_model(layer):  # nested model: flatten it into this graph
         inner = _as_functional(layer)
         inner_env = {id(kt): t for kt, t in zip(inner.inputs, inputs, strict=True)}

@@ -1,4 +1,4 @@
-"""Lowerings of the compute, merge and shape layers (see `keras_layers.py` for conventions)."""
+"""Lowerings of the compute, merge and shape layers (conventions in `lowering.py`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from qgraph.frontend.keras_layers import LowerCtx, _with_activation, lowers
+from qgraph.frontend.lowering import LowerCtx, lowers, with_activation
 
 
 def _pair(v: Any) -> tuple[int, int]:
@@ -42,7 +42,7 @@ def _conv2d(ctx):
     kernel = ctx.weight("kernel")  # H W I O
     filt = np.ascontiguousarray(kernel.transpose(3, 0, 1, 2))
     ins = [ctx.x, ctx.const("kernel", filt), ctx.const("bias", _bias(ctx, filt.shape[0]))]
-    return _with_activation(
+    return with_activation(
         ctx,
         "CONV_2D",
         ins,
@@ -77,7 +77,7 @@ def _depthwise_conv2d(ctx):
         ctx.weight("depthwise_kernel") if ctx.weight("depthwise_kernel") is not None else ctx.weight("kernel")
     )
     spec = _depthwise(ctx, kernel, _bias(ctx, kernel.shape[2] * kernel.shape[3]))
-    return _with_activation(ctx, "DEPTHWISE_CONV_2D", spec.pop("inputs"), **spec)
+    return with_activation(ctx, "DEPTHWISE_CONV_2D", spec.pop("inputs"), **spec)
 
 
 @lowers("SeparableConv2D")
@@ -92,14 +92,14 @@ def _separable_conv2d(ctx):
     )
     filt = np.ascontiguousarray(pw_kernel.transpose(3, 0, 1, 2))
     ins = [mid, ctx.const("pointwise_kernel", filt), ctx.const("bias", _bias(ctx, filt.shape[0]))]
-    return _with_activation(ctx, "CONV_2D", ins, padding="VALID", stride=(1, 1), dilation=(1, 1))
+    return with_activation(ctx, "CONV_2D", ins, padding="VALID", stride=(1, 1), dilation=(1, 1))
 
 
 @lowers("Dense")
 def _dense(ctx):
     weights = np.ascontiguousarray(ctx.weight("kernel").T)  # (out, in)
     ins = [ctx.x, ctx.const("kernel", weights), ctx.const("bias", _bias(ctx, weights.shape[0]))]
-    return _with_activation(ctx, "FULLY_CONNECTED", ins, keep_num_dims=len(ctx.x.shape) > 2)
+    return with_activation(ctx, "FULLY_CONNECTED", ins, keep_num_dims=len(ctx.x.shape) > 2)
 
 
 @lowers("BatchNormalization")

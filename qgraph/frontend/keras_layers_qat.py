@@ -7,8 +7,15 @@ from __future__ import annotations
 import numpy as np
 
 from qgraph.errors import QGraphError
-from qgraph.frontend.keras_layers import LowerCtx, lowers
+from qgraph.frontend.lowering import LowerCtx, lowers
 from qgraph.ir import Op, Tensor
+from qgraph.quant.annotations import (
+    WeightFakeQuant,
+    mark_float,
+    mark_learned_ranges,
+    set_observed_range,
+    set_weight_fake_quants,
+)
 
 
 @lowers("IROp")
@@ -27,13 +34,12 @@ def _ir_op(ctx: LowerCtx) -> list[Tensor]:
                 ctx.const(f"c{port}", np.asarray(spec["value"], dtype=spec["dtype"]), spec["dtype"])
             )
     out = ctx.graph.add_tensor(Tensor(f"{ctx.name}:0", ctx.out_shapes[0]))
-    meta = {"layer": layer.name, "class": "IROp"}
-    if 1 in layer.weight_fq and not layer.weight_fq[1].get("affine"):
-        meta["weight_bits"] = int(layer.weight_fq[1]["bits"])
-        meta["weight_axis"] = layer.weight_fq[1]["axis"]  # export exactly what training simulated
+    op = Op(ctx.name, layer.op_type, dict(layer.attrs), {"layer": layer.name, "class": "IROp"})
+    # The export quantizes the weights exactly as training simulated them.
+    set_weight_fake_quants(op, {p: WeightFakeQuant.from_config(c) for p, c in layer.weight_fq.items()})
     if layer.float_op:
-        meta["float"] = True
-    ctx.graph.add_op(Op(ctx.name, layer.op_type, dict(layer.attrs), meta), inputs, [out])
+        mark_float(op)
+    ctx.graph.add_op(op, inputs, [out])
     return [out]
 
 
@@ -52,6 +58,6 @@ def _activation_quantizer(ctx: LowerCtx) -> list[Tensor]:
         )
     lo, hi = float(layer.range_min.numpy()), float(layer.range_max.numpy())
     for t in ctx.inputs:
-        t.meta["range"] = (lo, hi)
-    ctx.graph.meta["qat"] = True
+        set_observed_range(t, (lo, hi))
+    mark_learned_ranges(ctx.graph)
     return list(ctx.inputs)

@@ -16,54 +16,28 @@ from qgraph.emit.schema import S
 from qgraph.emit.tflite import TENSOR_TYPES
 from qgraph.errors import QGraphError
 from qgraph.ir import Graph, Op, QuantParams, Tensor
-from qgraph.ir.layout import OUTPUT_CHANNEL_AXIS
+from qgraph.ops import OpDef, op_defs
+from qgraph.ops.tflite_options import decode_options
 
-_OPS = {v: k for k, v in vars(S.BuiltinOperator).items() if not k.startswith("_")}
 _DTYPES = {v: k for k, v in TENSOR_TYPES.items()}
-_ACT = {v: k for k, v in vars(S.ActivationFunctionType).items() if not k.startswith("_")}
-_PAD = {v: k for k, v in vars(S.Padding).items() if not k.startswith("_")}
+_BUILTIN_NAMES = {v: k for k, v in vars(S.BuiltinOperator).items() if not k.startswith("_")}
 
 
-def _attrs(op_type: str, o) -> dict:
-    """Builtin options -> qgraph attrs (the inverse of `qgraph.emit.tflite_ops`)."""
-    if o is None:
-        return {}
-    a: dict = {}
-    if hasattr(o, "fusedActivationFunction"):
-        a["fused"] = _ACT.get(o.fusedActivationFunction, str(o.fusedActivationFunction))
-    if hasattr(o, "padding"):
-        a["padding"] = _PAD[o.padding]
-    if hasattr(o, "strideH"):
-        a["stride"] = (o.strideH, o.strideW)
-    if hasattr(o, "dilationHFactor"):
-        a["dilation"] = (o.dilationHFactor, o.dilationWFactor)
-    if hasattr(o, "filterHeight"):
-        a["filter"] = (o.filterHeight, o.filterWidth)
-    simple = {
-        "depthMultiplier": "depth_multiplier",
-        "keepNumDims": "keep_num_dims",
-        "axis": "axis",
-        "keepDims": "keep_dims",
-        "beta": "beta",
-        "alpha": "alpha",
-        "alignCorners": "align_corners",
-        "halfPixelCenters": "half_pixel_centers",
+def _op_types() -> dict[int, tuple[str, OpDef | None]]:
+    """Builtin code -> (IR op type, its OpDef): the OpDef that writes a builtin reads it back."""
+    by_builtin = {d.tflite_builtin: d for d in op_defs().values() if d.tflite_builtin}
+    return {
+        code: (by_builtin[name].type, by_builtin[name]) if name in by_builtin else (name, None)
+        for code, name in _BUILTIN_NAMES.items()
     }
-    for src, dst in simple.items():
-        if hasattr(o, src):
-            a[dst] = getattr(o, src)
-    if getattr(o, "asymmetricQuantizeInputs", False):
-        a["asymmetric_quantize_inputs"] = True
-    if op_type == "RESHAPE" and getattr(o, "newShape", None) is not None:
-        a["new_shape"] = tuple(int(d) for d in o.newShape)
-    return a
 
 
-def _zero_bias(graph: Graph, name: str, op_type: str, x: Tensor, w: Tensor) -> Tensor:
+def _zero_bias(graph: Graph, name: str, d: OpDef, x: Tensor, w: Tensor) -> Tensor:
     """The bias a converter left out (all zero): qgraph's IR always has one."""
     from qgraph.quant.numerics import bias_params
 
-    n = w.shape[OUTPUT_CHANNEL_AXIS[op_type]]
+    assert d.output_channel_axis is not None
+    n = w.shape[d.output_channel_axis]
     integer = x.quant is not None and w.quant is not None and x.dtype in ("int8", "uint8")
     bias = graph.const(name, np.zeros(n, np.int32 if integer else np.float32))
     if integer:
@@ -107,25 +81,29 @@ def from_tflite(path_or_bytes: str | os.PathLike | bytes) -> Graph:
                 np.asarray(q.scale, np.float32), np.asarray(q.zeroPoint, np.int64), axis=axis, dtype=dtype
             )
         tensors.append(graph.add_tensor(Tensor(_text(t.name), tuple(shape), dtype, const, quant)))
-    codes = [_OPS.get(max(c.builtinCode, c.deprecatedBuiltinCode), "CUSTOM") for c in model.operatorCodes]
+    types = _op_types()
+    codes = [
+        types.get(max(c.builtinCode, c.deprecatedBuiltinCode), ("CUSTOM", None)) for c in model.operatorCodes
+    ]
     for k, o in enumerate(sub.operators):
-        op_type = codes[o.opcodeIndex]
+        op_type, d = codes[o.opcodeIndex]
         inputs = [tensors[i] if i >= 0 else None for i in o.inputs]
         if (
-            len(inputs) == 3
-            and inputs[2] is None
-            and op_type in OUTPUT_CHANNEL_AXIS
+            d is not None
+            and d.bias_port is not None
+            and len(inputs) == d.bias_port + 1
+            and inputs[d.bias_port] is None
             and inputs[0]
             and inputs[1]
         ):
-            inputs[2] = _zero_bias(graph, f"{op_type.lower()}_{k}/bias", op_type, inputs[0], inputs[1])
+            inputs[d.bias_port] = _zero_bias(graph, f"{op_type.lower()}_{k}/bias", d, inputs[0], inputs[1])
         if any(t is None for t in inputs):
             raise QGraphError(
                 f"operator {k} ({op_type}) omits an optional input, which qgraph reads only for a "
                 "conv or dense bias"
             )
         graph.add_op(
-            Op(f"{op_type.lower()}_{k}", op_type, _attrs(op_type, o.builtinOptions)),
+            Op(f"{op_type.lower()}_{k}", op_type, ((d and d.decode) or decode_options)(o.builtinOptions)),
             [t for t in inputs if t is not None],
             [tensors[i] for i in o.outputs],
         )

@@ -2,6 +2,6 @@
 
 from qgraph.ir.graph import Graph
 from qgraph.ir.lint import lint
-from qgraph.ir.nodes import PRE_LEGAL_TYPES, Op, QuantParams, Tensor
+from qgraph.ir.nodes import QRANGE, Op, QuantParams, Tensor
 
-__all__ = ["Graph", "Op", "PRE_LEGAL_TYPES", "QuantParams", "Tensor", "lint"]
+__all__ = ["Graph", "Op", "QRANGE", "QuantParams", "Tensor", "lint"]

@@ -1,14 +1,10 @@
-"""Where the channels are in the IR's weights, which use TFLite's layout: CONV_2D filters
-are (out, H, W, in), DEPTHWISE_CONV_2D (1, H, W, in * multiplier), FULLY_CONNECTED (out, in)."""
+"""Weight arithmetic in the IR's layout (TFLite's: CONV_2D filters (out, H, W, in),
+DEPTHWISE_CONV_2D (1, H, W, in * multiplier), FULLY_CONNECTED (out, in)). Which axis is
+which channel is an op fact: `OpDef.output_channel_axis` / `input_channel_axis`."""
 
 from __future__ import annotations
 
 import numpy as np
-
-#: the output-channel axis of each op's weights (per-axis quantization, BN folding).
-OUTPUT_CHANNEL_AXIS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0}
-#: the input-channel axis (folding a per-channel scale of the op's input into its weights).
-INPUT_CHANNEL_AXIS = {"CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 1}
 
 
 def scale_channels(w: np.ndarray, scale: np.ndarray, axis: int, repeat: int = 1) -> np.ndarray:

@@ -5,42 +5,17 @@ Each violation names the node at fault; all violations are reported together.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import TYPE_CHECKING
 
 import networkx as nx
 import numpy as np
 
 from qgraph.errors import LintError
-from qgraph.ir.nodes import PRE_LEGAL_TYPES, Tensor
+from qgraph.ir.nodes import QRANGE, Tensor
+from qgraph.ops import op_defs
 
 if TYPE_CHECKING:
     from qgraph.ir.graph import Graph
-
-#: ops whose single output has the shape of their first input.
-_SAME_SHAPE = {
-    "RELU",
-    "RELU6",
-    "RELU_N1_TO_1",
-    "LOGISTIC",
-    "TANH",
-    "SOFTMAX",
-    "HARD_SWISH",
-    "LEAKY_RELU",
-    "IDENTITY",
-    "BATCH_NORM",
-    "QUANTIZE",
-    "DEQUANTIZE",
-    "FAKE_QUANT",
-}
-_QRANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "int32": (-(2**31), 2**31 - 1)}
-
-
-@cache
-def builtin_op_names() -> frozenset[str]:
-    from qgraph.emit.schema import S
-
-    return frozenset(k for k in vars(S.BuiltinOperator) if not k.startswith("_"))
 
 
 def lint(graph: Graph) -> None:
@@ -67,8 +42,13 @@ def lint(graph: Graph) -> None:
 
 def _lint_op(graph: Graph, op) -> list[str]:
     errs = []
-    if op.type not in PRE_LEGAL_TYPES and op.type not in builtin_op_names():
-        errs.append(f"op {op.name!r}: unknown type {op.type!r}")
+    d = op_defs().get(op.type)
+    if d is None:
+        errs.append(
+            f"op {op.name!r}: unknown type {op.type!r} (no OpDef; plugins add one with the qgraph_ops hook)"
+        )
+    elif missing := d.missing_attrs(op.attrs):
+        errs.append(f"op {op.name!r} ({op.type}): required attribute(s) {missing} missing")
     for direction, edges in (
         ("input", graph.nx.in_edges(op.name, keys=True)),
         ("output", graph.nx.out_edges(op.name, keys=True)),
@@ -80,7 +60,7 @@ def _lint_op(graph: Graph, op) -> list[str]:
     if not outs:
         errs.append(f"op {op.name!r} ({op.type}) has no output")
     ins = graph.inputs_of(op)
-    if op.type in _SAME_SHAPE and ins and outs and tuple(ins[0].shape) != tuple(outs[0].shape):
+    if d is not None and d.shape == "same" and ins and outs and tuple(ins[0].shape) != tuple(outs[0].shape):
         errs.append(f"op {op.name!r} ({op.type}): output shape {outs[0].shape} != input shape {ins[0].shape}")
     return errs
 
@@ -121,7 +101,7 @@ def _lint_quant(t: Tensor) -> list[str]:
             )
     elif len(q.scale) != 1:
         errs.append(f"tensor {t.name!r}: per-tensor quantization needs exactly one scale")
-    lo, hi = _QRANGE.get(q.dtype, (None, None))
+    lo, hi = QRANGE.get(q.dtype, (None, None))
     if lo is not None and (np.any(q.zero_point < lo) or np.any(q.zero_point > hi)):
         errs.append(f"tensor {t.name!r}: zero point outside the {q.dtype} range [{lo}, {hi}]")
     return errs

@@ -74,8 +74,9 @@ class Tensor:
 
 @dataclass
 class Op:
-    """An operation. `type` is a TFLite builtin name (e.g. ``CONV_2D``) or one of the
-    pre-legalization types in `PRE_LEGAL_TYPES`; `attrs` are its options."""
+    """An operation. `type` names its `OpDef` in the op registry (`qgraph.op_defs()`): a TFLite
+    builtin name such as ``CONV_2D``, a pre-legalization type such as ``BATCH_NORM``, or a
+    plugin's op; `attrs` are its options, named and defaulted by that OpDef."""
 
     name: str
     type: str
@@ -86,5 +87,5 @@ class Op:
         return Op(self.name, self.type, copy.deepcopy(self.attrs), dict(self.meta))
 
 
-#: Op types that exist only before legalization: no TFLite builtin writes them.
-PRE_LEGAL_TYPES = frozenset({"BATCH_NORM", "IDENTITY", "FAKE_QUANT"})
+#: the integer range of each quantized dtype.
+QRANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "int32": (-(2**31), 2**31 - 1)}

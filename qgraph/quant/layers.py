@@ -11,6 +11,7 @@ aggregation, so every replica holds the same range after each step. A `fixed` ra
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -23,8 +24,8 @@ class ActivationQuantizer(keras.layers.Layer):
         self,
         num_bits: int = 8,
         decay: float = 0.99,
-        fixed: list[float] | None = None,
-        init_range: list[float] | None = None,
+        fixed: Sequence[float] | None = None,
+        init_range: Sequence[float] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

@@ -7,29 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from qgraph.ir import QuantParams
-
-QRANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
-#: Ops whose output parameters are fixed by the int8 kernels: (scale, zero_point).
-FIXED_OUTPUT = {"SOFTMAX": (1.0 / 256.0, -128), "LOGISTIC": (1.0 / 256.0, -128), "TANH": (1.0 / 128.0, 0)}
-#: Ops whose int8 kernels need the output's scale and zero point on the input too.
-SAME_SCALE = frozenset(
-    {
-        "MAX_POOL_2D",
-        "AVERAGE_POOL_2D",
-        "RESHAPE",
-        "SQUEEZE",
-        "TRANSPOSE",
-        "PAD",
-        "RESIZE_BILINEAR",
-        "RESIZE_NEAREST_NEIGHBOR",
-        "REDUCE_MAX",
-        "STRIDED_SLICE",
-        "SLICE",
-    }
-)
-#: Ops whose inputs must all share the output's parameters (unified by `unify_concat_scales`).
-SHARED_INPUT_SCALE = frozenset({"CONCATENATION", "MAXIMUM", "MINIMUM"})
+from qgraph.ir import QRANGE, QuantParams
+from qgraph.ops import op_def
 
 
 def activation_params(lo: float, hi: float, dtype: str = "int8") -> QuantParams:
@@ -52,7 +31,11 @@ def round_half_away(x):
 
 
 def fixed_output_params(op_type: str, dtype: str = "int8") -> QuantParams:
-    scale, zp = FIXED_OUTPUT[op_type]
+    """The output parameters an op's int8 kernel fixes (`OpDef.fixed_output`)."""
+    fixed = op_def(op_type).fixed_output
+    if fixed is None:
+        raise ValueError(f"{op_type} has no fixed output range")
+    scale, zp = fixed
     if dtype == "uint8":
         zp += 128
     return QuantParams(_arr(scale), _arr(zp), dtype=dtype)
@@ -90,7 +73,7 @@ def widen_for_bias(weight_q: QuantParams, bias: np.ndarray, input_scale: float) 
 
 def quantize(x: np.ndarray, q: QuantParams, dtype: str = "int8", narrow: bool = False) -> np.ndarray:
     """Round `x` to integers with `q` (per-axis when `q.axis` is set)."""
-    qmin, qmax = QRANGE[dtype] if dtype in QRANGE else (-(2**31), 2**31 - 1)
+    qmin, qmax = QRANGE.get(dtype, QRANGE["int32"])
     if narrow:
         qmin = -qmax
     scale, zp = q.scale.astype(np.float64), q.zero_point

@@ -112,7 +112,7 @@ def test_bn_not_folded_when_conv_has_fused_activation():
     assert changed
     assert op_types(g) == ["CONV_2D", "MUL", "ADD", "RELU6"]
     assert producer.attrs["fused"] == "RELU"
-    assert messages(ctx) == ["lowered bn to MUL+ADD: conv has a fused activation"]
+    assert messages(ctx) == ["lowered bn to MUL+ADD: conv already has fused RELU"]
     g.lint()
     assert_same_numerics(before, g)
 

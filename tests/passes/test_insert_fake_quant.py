@@ -7,6 +7,13 @@ import numpy as np
 from qgraph.ir import Graph, Op
 from qgraph.passes.insert_fake_quant import InsertFakeQuant
 from qgraph.pipeline import PassContext
+from qgraph.quant.annotations import (
+    ActivationFakeQuant,
+    WeightFakeQuant,
+    fake_quant_of,
+    quantizers,
+    weight_fake_quants,
+)
 from tests.passes.helpers import act, conv2d, messages, rng, run_pass, unary
 
 
@@ -33,24 +40,24 @@ def graph_with_concat_pool_softmax():
 
 
 def fq(g, name):
-    return g.tensor(name).meta.get("fq")
+    return fake_quant_of(g.tensor(name))
 
 
 def test_quantizers_sit_where_int8_kernels_round():
     g = graph_with_concat_pool_softmax()
     changed, ctx = run_pass(InsertFakeQuant(), g, PassContext(quantize="qat"))
     assert changed
-    assert fq(g, "x") == {"quantizer": "x", "observe": True}
-    assert fq(g, "conv_a:0") == {"quantizer": "cat:0", "observe": False}  # shares the concat's
-    assert g.tensor("conv_a:0").meta["fq_raw_for"] == ["cat"]
-    assert fq(g, "sig:0") == {"quantizer": "sig:0", "observe": False}  # fixed range, its own
-    assert g.meta["quantizers"]["sig:0"]["fixed"] == [0.0, 255 / 256]
-    assert fq(g, "cat:0") == {"quantizer": "cat:0", "observe": True}
+    assert fq(g, "x") == ActivationFakeQuant("x", observe=True)
+    # shares the concat's quantizer; the concat reads it raw
+    assert fq(g, "conv_a:0") == ActivationFakeQuant("cat:0", observe=False, raw_for=("cat",))
+    assert fq(g, "sig:0") == ActivationFakeQuant("sig:0", observe=False)  # fixed range, its own
+    assert quantizers(g)["sig:0"].fixed == (0.0, 255 / 256)
+    assert fq(g, "cat:0") == ActivationFakeQuant("cat:0", observe=True)
     assert fq(g, "pool:0") is None  # pass-through: keeps its input's grid
-    assert fq(g, "conv_b:0")["observe"] and fq(g, "conv_c:0")["observe"]
-    assert g.meta["quantizers"]["softmax:0"]["fixed"] == [0.0, 255 / 256]
-    assert {op.name for op in g.ops() if "weight_fq" in op.meta} == {"conv_a", "conv_b", "conv_c"}
-    assert g.op("conv_a").meta["weight_fq"] == {"axis": 0, "bits": 8}
+    assert fq(g, "conv_b:0").observe and fq(g, "conv_c:0").observe
+    assert quantizers(g)["softmax:0"].fixed == (0.0, 255 / 256)
+    assert {op.name for op in g.ops() if weight_fake_quants(op)} == {"conv_a", "conv_b", "conv_c"}
+    assert weight_fake_quants(g.op("conv_a")) == {1: WeightFakeQuant(axis=0, bits=8)}
     assert messages(ctx) == ["6 activation quantizers, 3 weight quantizers; 7 of 7 ops quantized"]
 
 
@@ -58,11 +65,11 @@ def test_selection_leaves_other_ops_float_and_quantizes_their_borders():
     g = graph_with_concat_pool_softmax()
     ctx = PassContext(quantize="qat", options={"select": lambda op: op.name == "conv_c", "weight_bits": 4})
     run_pass(InsertFakeQuant(), g, ctx)
-    assert fq(g, "pool:0") == {"quantizer": "pool:0", "observe": True}  # float producer, int8 reader
-    assert fq(g, "conv_c:0")["observe"]
+    assert fq(g, "pool:0") == ActivationFakeQuant("pool:0", observe=True)  # float producer, int8 reader
+    assert fq(g, "conv_c:0").observe
     assert fq(g, "conv_a:0") is None and fq(g, "cat:0") is None
-    assert [op.name for op in g.ops() if "weight_fq" in op.meta] == ["conv_c"]
-    assert g.op("conv_c").meta["weight_fq"]["bits"] == 4
+    assert [op.name for op in g.ops() if weight_fake_quants(op)] == ["conv_c"]
+    assert weight_fake_quants(g.op("conv_c"))[1].bits == 4
 
 
 def test_emitted_qat_model_matches_float_before_ranges_exist_and_quantizes_after():

@@ -1,0 +1,63 @@
+"""QUANTIZE and DEQUANTIZE (type conversions at float boundaries), and the ops that exist only
+before legalization: BATCH_NORM (folded or lowered by `fold_batchnorm`) and IDENTITY
+(removed by `remove_identity`). The latter have no TFLite encoding: a pass must rewrite them."""
+
+from __future__ import annotations
+
+from qgraph.emit.tflite_ops import OpEncoding
+from qgraph.ops.kernels import keras_ops
+from qgraph.ops.opdef import REQUIRED, OpDef
+
+
+def _dequantize_version(op, ctx, version: int) -> int:
+    """DEQUANTIZE of float16 weights is version 3 (op_version.cc)."""
+    return max(version, 3) if ctx.graph.inputs_of(op)[0].dtype == "float16" else version
+
+
+def _batch_norm_kernel(ins, a):
+    x, gamma, beta, mean, var = ins
+    return keras_ops().batch_normalization(
+        x, mean, var, axis=-1, offset=beta, scale=gamma, epsilon=a["epsilon"]
+    )
+
+
+def _identity(ins, a):
+    # In the float simulation a requantize is the identity; QAT simulates it in its own layers.
+    return ins[0]
+
+
+OPS = [
+    OpDef(
+        "QUANTIZE",
+        "float -> int8/uint8, or int8 <-> uint8 (requantize)",
+        shape="same",
+        tflite_builtin="QUANTIZE",
+        encode=lambda op, ctx: OpEncoding("QUANTIZE", 1),
+        min_runtime={1: "1.14.0"},
+        kernel=_identity,
+    ),
+    OpDef(
+        "DEQUANTIZE",
+        "int8/uint8/float16 -> float",
+        shape="same",
+        tflite_builtin="DEQUANTIZE",
+        encode=lambda op, ctx: OpEncoding("DEQUANTIZE", 1),
+        int8_version=2,
+        version_rule=_dequantize_version,
+        min_runtime={1: "1.13.1", 2: "1.14.0", 3: "1.15.0"},
+        kernel=_identity,
+    ),
+    OpDef(
+        "BATCH_NORM",
+        "pre-legalization: (x, gamma, beta, mean, variance) -> normalized x",
+        attrs={"epsilon": REQUIRED},
+        shape="same",
+        kernel=_batch_norm_kernel,
+    ),
+    OpDef(
+        "IDENTITY",
+        "pre-legalization: y = x (Dropout, noise, linear activations)",
+        shape="same",
+        kernel=_identity,
+    ),
+]
