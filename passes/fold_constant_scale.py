@@ -124,14 +124,15 @@ class FoldConstantScale(RewritePass):
         producer = graph.producer(x)
         assert producer is not None
         w, b = graph.inputs_of(producer)[1:3]
-        vector = _per_channel(op, c, b.data.shape[0])  # type: ignore[union-attr]
-        assert not isinstance(vector, str)  # check() passed
+        assert w.data is not None and b.data is not None  # check() passed
+        vector = _per_channel(op, c, b.data.shape[0])
+        assert not isinstance(vector, str)
         if op.type == "MUL":
             axis = op_def(producer.type).output_channel_axis
             new_w = scale_channels(w.data, vector, axis)  # type: ignore[arg-type]
-            new_b = (b.data * vector).astype(np.float32)  # type: ignore[operator]
+            new_b = (b.data * vector).astype(np.float32)
         else:
-            new_w, new_b = w.data, (b.data + vector).astype(np.float32)  # type: ignore[operator]
+            new_w, new_b = w.data, (b.data + vector).astype(np.float32)
         graph.replace_constant(producer, 1, new_w)
         graph.replace_constant(producer, 2, new_b)
         graph.absorb_into_producer(op)  # the op's constant operand is dropped with it

@@ -16,8 +16,8 @@ from __future__ import annotations
 import copy
 
 from qgraph.ir import Graph, Op, QuantParams, Tensor
-from qgraph.pipeline import Pass, PassContext
 from qgraph.ops import op_def
+from qgraph.pipeline import Pass, PassContext
 
 
 def _same(a: QuantParams | None, b: QuantParams | None) -> bool:
@@ -69,7 +69,9 @@ class UnifyConcatScales(Pass):
         producer = graph.producer(t)
         if producer is not None and op_def(producer.type).fixed_output is not None:
             return f"{producer.type} has fixed output parameters"
-        if producer is not None and (op_def(producer.type).same_scale or op_def(producer.type).shared_input_scale):
+        if producer is not None and (
+            op_def(producer.type).same_scale or op_def(producer.type).shared_input_scale
+        ):
             return f"{producer.name} ({producer.type}) passes its input's parameters through"
         if t.name in bound:
             return f"it already carries the parameters of {bound[t.name]}"

@@ -1,5 +1,5 @@
-"""Target `cpu`: TFLite builtin kernels and XNNPACK. Float, and (with the PTQ issue) int8
-per-channel with float I/O by default."""
+"""Target `cpu`: TFLite builtin kernels and XNNPACK. Float, float16, dynamic range, and full
+int8 with per-channel weights and float I/O by default."""
 
 from __future__ import annotations
 

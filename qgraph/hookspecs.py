@@ -2,7 +2,7 @@
 
 A plugin is any object or module with functions named like these specs and marked with
 ``@qgraph.hookimpl``; register it with ``qgraph.register_plugin(obj)`` or expose it under
-the entry-point group ``qgraph``. qgraph's own passes and targets are plugins too.
+the entry-point group ``qgraph``. qgraph's own ops, passes and targets are plugins too.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""RewritePass: candidate op -> check (None, or the reason it is refused) -> rewrite, or log the reason
+"""candidate op -> check(op) is None  =>  rewrite(op) ;  check(op) == reason  =>  log "kept <op>: <reason>"
 
 The loop, the count, the "already removed by an earlier rewrite" guard and the logging of
 every refusal live here once; a pass states what it matches, why it refuses, and how it

@@ -73,7 +73,7 @@ def test_ops_removed_by_an_earlier_rewrite_are_skipped():
 
     g = relu_chain(3)
     changed, ctx = run_pass(DropFollowingRelu(), g)
-    # relu1's rewrite removes relu2, which is then skipped (its check would fail on it).
+    # relu1's rewrite removes relu2, which is then skipped: no "kept relu2" about a removed op.
     assert changed and op_types(g) == ["RELU", "RELU"]
     assert messages(ctx) == ["dropped the RELU after relu1", "kept relu3: no RELU reads it"]
 

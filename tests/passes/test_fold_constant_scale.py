@@ -81,22 +81,88 @@ def test_scalar_mul_before_flattening_dense_folds_but_per_channel_does_not():
         assert_same_numerics(before, g)
 
 
-def test_not_folded_when_conv_output_is_read_elsewhere():
+# Every refusal is logged with its reason, naming the op at fault.
+
+
+def test_refused_when_conv_output_is_read_elsewhere_logs_both_directions():
     g, r = Graph("shared"), rng()
     x = act(g, "x", (-1, 4, 4, 2))
     _, y = conv2d(g, r, "conv", x, (-1, 4, 4, 3), 3)
     binary(g, "mul", "MUL", y, 2.0)
     g.inputs, g.outputs = ["x"], ["mul:0", "conv:0"]
-    changed, _ = run_pass(FoldConstantScale(), g)
+    changed, ctx = run_pass(FoldConstantScale(), g)
     assert not changed and op_types(g) == ["CONV_2D", "MUL"]
+    assert messages(ctx) == [
+        "kept mul: not into its producer (conv's output is also read elsewhere), "
+        "nor into its reader (mul's output is read by more than one op, or is a graph output)"
+    ]
 
 
-def test_not_folded_when_mul_reads_two_activations():
+def test_refused_when_mul_has_no_constant_operand():
     g, r = Graph("two_acts"), rng()
     x = act(g, "x", (-1, 4, 4, 2))
     _, y = conv2d(g, r, "conv", x, (-1, 4, 4, 2), 2)
     out = act(g, "sq:0", y.shape)
     g.add_op(Op("sq", "MUL", {"fused": "NONE"}), [y, x], [out])
     g.inputs, g.outputs = ["x"], ["sq:0"]
-    changed, _ = run_pass(FoldConstantScale(), g)
+    changed, ctx = run_pass(FoldConstantScale(), g)
     assert not changed and op_types(g) == ["CONV_2D", "MUL"]
+    assert messages(ctx) == ["kept sq: sq has no constant operand"]
+
+
+def test_refused_when_the_add_carries_a_fused_activation():
+    g, r = Graph("fused_add"), rng()
+    x = act(g, "x", (-1, 4, 4, 2))
+    _, y = conv2d(g, r, "conv", x, (-1, 4, 4, 3), 3)
+    binary(g, "add", "ADD", y, [0.1, 0.2, 0.3])
+    g.op("add").attrs["fused"] = "RELU"  # the clamp sits between the ADD and anything after it
+    g.inputs, g.outputs = ["x"], ["add:0"]
+    changed, ctx = run_pass(FoldConstantScale(), g)
+    assert not changed and op_types(g) == ["CONV_2D", "ADD"]
+    assert messages(ctx) == ["kept add: add already has fused RELU"]
+
+
+def test_refused_when_the_producer_carries_a_fused_activation():
+    g, r = Graph("fused_conv"), rng()
+    x = act(g, "x", (-1, 4, 4, 2))
+    _, y = conv2d(g, r, "conv", x, (-1, 4, 4, 3), 3, fused="RELU6")
+    binary(g, "add", "ADD", y, 0.5)
+    g.inputs, g.outputs = ["x"], ["add:0"]
+    before = g.copy()
+    changed, ctx = run_pass(FoldConstantScale(), g)
+    assert not changed and messages(ctx) == ["kept add: conv already has fused RELU6"]
+    assert_same_numerics(before, g)
+
+
+def test_refused_when_the_constant_runs_along_another_axis():
+    g, r = Graph("width_scale"), rng()
+    x = act(g, "x", (-1, 3, 3, 2))
+    _, y = conv2d(g, r, "conv", x, (-1, 3, 3, 3), 3)
+    binary(g, "add", "ADD", y, [[0.1], [0.2], [0.3]])  # (3, 1): one value per column, not channel
+    g.inputs, g.outputs = ["x"], ["add:0"]
+    before = g.copy()
+    changed, ctx = run_pass(FoldConstantScale(), g)
+    assert not changed and op_types(g) == ["CONV_2D", "ADD"]
+    assert messages(ctx) == [
+        "kept add: add's constant of shape (3, 1) does not run along the channel (last) axis"
+    ]
+    assert_same_numerics(before, g)
+
+
+def test_refused_per_channel_mul_before_a_flattening_dense_says_why():
+    g, r = Graph("fc"), rng()
+    x = act(g, "x", (-1, 3, 2))
+    scaled = binary(g, "scale", "MUL", x, [1.0, 2.0])
+    dense(g, r, "fc", scaled, 4)
+    fc = g.op("fc")
+    fc.attrs["keep_num_dims"] = False
+    g.outputs_of(fc)[0].shape = (-1, 4)
+    g.inputs_of(fc)[1].data = r.uniform(-1, 1, (4, 6)).astype(np.float32)
+    g.inputs_of(fc)[1].shape = (4, 6)
+    g.inputs, g.outputs = ["x"], [g.outputs_of(fc)[0].name]
+    changed, ctx = run_pass(FoldConstantScale(), g)
+    assert not changed
+    assert messages(ctx) == [
+        "kept scale: not into its producer (its input comes from a graph input, not a conv or dense op), "
+        "nor into its reader (fc flattens its input: only a scalar folds into its weights)"
+    ]
