@@ -11,7 +11,7 @@ tensors stay float, as in the converter (the integer kernels would gain nothing)
 from __future__ import annotations
 
 from qgraph.ir import Graph
-from qgraph.ops import op_def
+from qgraph.ops import op_facts
 from qgraph.options import Option
 from qgraph.pipeline import Pass, PassContext
 from qgraph.quant.numerics import quantize, weight_params
@@ -28,7 +28,7 @@ class DynamicRange(Pass):
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         count, skipped = 0, 0
         for op in graph.ops():
-            if op_def(op.type).output_channel_axis is None:
+            if op_facts(op.type).output_channel_axis is None:
                 continue
             w = graph.inputs_of(op)[1]
             if w.data is None or w.dtype != "float32":
@@ -36,7 +36,7 @@ class DynamicRange(Pass):
             if w.data.size < ctx.option("min_elements"):
                 skipped += 1
                 continue
-            w.quant = weight_params(w.data, op_def(op.type).output_channel_axis)
+            w.quant = weight_params(w.data, op_facts(op.type).output_channel_axis)
             w.data, w.dtype = quantize(w.data, w.quant, "int8", narrow=True), "int8"
             if (
                 op.type == "FULLY_CONNECTED"

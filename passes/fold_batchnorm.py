@@ -15,7 +15,7 @@ import numpy as np
 
 from qgraph.ir import Graph, Op
 from qgraph.ir.layout import scale_channels
-from qgraph.ops import op_def
+from qgraph.ops import op_facts
 from qgraph.pipeline import PassContext
 from qgraph.rewrite import (
     RewritePass,
@@ -33,7 +33,7 @@ def bn_scale_shift(graph: Graph, bn: Op) -> tuple[np.ndarray, np.ndarray]:
 
 def _why_not(graph: Graph, bn: Op) -> str | None:
     producer = graph.producer(graph.inputs_of(bn)[0])
-    if producer is None or op_def(producer.type).output_channel_axis is None:
+    if producer is None or op_facts(producer.type).output_channel_axis is None:
         return (
             f"its input comes from {producer.type if producer else 'a graph input'}, not a conv or dense op"
         )
@@ -67,7 +67,7 @@ class FoldBatchNorm(RewritePass):
         producer = graph.producer(graph.inputs_of(bn)[0])
         assert producer is not None
         weights, bias = graph.inputs_of(producer)[1:3]
-        new_w = scale_channels(weights.data, scale, op_def(producer.type).output_channel_axis)  # type: ignore[arg-type]
+        new_w = scale_channels(weights.data, scale, op_facts(producer.type).output_channel_axis)  # type: ignore[arg-type]
         new_b = (bias.data.astype(np.float64) * scale + shift).astype(np.float32)  # type: ignore[union-attr]
         graph.replace_constant(producer, 1, new_w)
         graph.replace_constant(producer, 2, new_b)

@@ -17,7 +17,7 @@ import numpy as np
 
 from qgraph.ir import Graph, Op, Tensor
 from qgraph.ir.layout import scale_channels
-from qgraph.ops import op_def
+from qgraph.ops import op_facts
 from qgraph.pipeline import PassContext
 from qgraph.rewrite import (
     RewritePass,
@@ -88,7 +88,7 @@ class FoldConstantScale(RewritePass):
     @staticmethod
     def _producer_reason(graph: Graph, op: Op, x: Tensor, c: np.ndarray) -> str | None:
         producer = graph.producer(x)
-        if producer is None or op_def(producer.type).output_channel_axis is None:
+        if producer is None or op_facts(producer.type).output_channel_axis is None:
             return f"its input comes from {producer.type if producer else 'a graph input'}, not a conv or dense op"
         reason = (
             fused_activation_reason(producer)
@@ -106,7 +106,7 @@ class FoldConstantScale(RewritePass):
         reader = graph.sole_reader(out)
         if reader is None:
             return f"{mul.name}'s output is read by more than one op, or is a graph output"
-        if op_def(reader.type).input_channel_axis is None:
+        if op_facts(reader.type).input_channel_axis is None:
             return f"its output goes to {reader.type}, not a conv or dense op"
         port = graph.inputs_of(reader).index(out)
         if port != 0:
@@ -128,7 +128,7 @@ class FoldConstantScale(RewritePass):
         vector = _per_channel(op, c, b.data.shape[0])
         assert not isinstance(vector, str)
         if op.type == "MUL":
-            axis = op_def(producer.type).output_channel_axis
+            axis = op_facts(producer.type).output_channel_axis
             new_w = scale_channels(w.data, vector, axis)  # type: ignore[arg-type]
             new_b = (b.data * vector).astype(np.float32)
         else:
@@ -145,7 +145,7 @@ class FoldConstantScale(RewritePass):
         w = graph.inputs_of(reader)[1]
         vector = _per_channel(mul, c, _reader_channels(graph, reader, out))
         assert not isinstance(vector, str)  # check() passed
-        axis = op_def(reader.type).input_channel_axis
+        axis = op_facts(reader.type).input_channel_axis
         repeat = reader.attrs.get("depth_multiplier", 1) if reader.type == "DEPTHWISE_CONV_2D" else 1
         graph.replace_constant(reader, 1, scale_channels(w.data, vector, axis, repeat))  # type: ignore[arg-type]
         graph.set_input(reader, 0, x)

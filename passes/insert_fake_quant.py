@@ -21,7 +21,7 @@ affine), and `mark_float` on the ops left out.
 from __future__ import annotations
 
 from qgraph.ir import Graph, Op, Tensor
-from qgraph.ops import op_def
+from qgraph.ops import op_facts
 from qgraph.options import Option
 from qgraph.passes.quantize_weights import weight_axis
 from qgraph.pipeline import Pass, PassContext
@@ -79,7 +79,7 @@ class InsertFakeQuant(Pass):
 
         # Concats first: their free inputs use the concat's quantizer instead of their own.
         for op in graph.ops():
-            if op_def(op.type).shared_input_scale and op.name in quantized_ops:
+            if op_facts(op.type).shared_input_scale and op.name in quantized_ops:
                 own(graph.outputs_of(op)[0])
                 self._share(graph, op, graph.outputs_of(op)[0].name)
         for name in graph.inputs:
@@ -89,7 +89,7 @@ class InsertFakeQuant(Pass):
             out = graph.outputs_of(op)[0]
             if op.name not in quantized_ops:
                 mark_float(op)  # the exporter keeps it float too
-            elif op_def(op.type).has_weights and graph.inputs_of(op)[1].is_constant:
+            elif op_facts(op.type).has_weights and graph.inputs_of(op)[1].is_constant:
                 # The axis the exporter will use (per tensor for dense, or everywhere on edgetpu).
                 set_weight_fake_quants(op, {1: WeightFakeQuant(weight_axis(op.type, ctx), wbits)})
             else:
@@ -102,10 +102,10 @@ class InsertFakeQuant(Pass):
             if (
                 fake_quant_of(out) is not None
                 or not wants(out)
-                or (op_def(op.type).same_scale and op.name in quantized_ops)
+                or (op_facts(op.type).same_scale and op.name in quantized_ops)
             ):
                 continue
-            own(out, fixed_range(op.type) if op_def(op.type).fixed_output else None)
+            own(out, fixed_range(op.type) if op_facts(op.type).fixed_output else None)
         set_quantizers(graph, quantizers)
         weights = sum(1 for op in graph.ops() if any(not s.affine for s in weight_fake_quants(op).values()))
         ctx.log(
@@ -120,9 +120,9 @@ class InsertFakeQuant(Pass):
             producer = graph.producer(t)
             # A graph input is free too: its QUANTIZE can write at any scale.
             free = producer is None or not (
-                op_def(producer.type).fixed_output is not None
-                or op_def(producer.type).same_scale
-                or op_def(producer.type).shared_input_scale
+                op_facts(producer.type).fixed_output is not None
+                or op_facts(producer.type).same_scale
+                or op_facts(producer.type).shared_input_scale
             )
             if free and fake_quant_of(t) is None:
                 set_fake_quant(t, ActivationFakeQuant(quantizer, observe=False, raw_for=(op.name,)))

@@ -11,7 +11,7 @@ Keras emitter can still treat the graph as float with annotations.
 from __future__ import annotations
 
 from qgraph.ir import Graph
-from qgraph.ops import op_def
+from qgraph.ops import op_facts
 from qgraph.pipeline import Pass, PassContext
 from qgraph.quant.numerics import quantize
 
@@ -26,7 +26,7 @@ class MaterializeInt8(Pass):
         weights = {
             graph.inputs_of(op)[port].name
             for op in graph.ops()
-            if (port := op_def(op.type).weight_port) is not None
+            if (port := op_facts(op.type).weight_port) is not None
         }
         count = 0
         for t in graph.tensors():

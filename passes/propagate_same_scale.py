@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 
 from qgraph.ir import Graph
-from qgraph.ops import op_def
+from qgraph.ops import op_facts
 from qgraph.pipeline import Pass, PassContext
 from qgraph.quant.annotations import is_float
 
@@ -26,7 +26,7 @@ class PropagateSameScale(Pass):
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         count = 0
         for op in graph.ops():
-            if op_def(op.type).same_scale and not is_float(op):  # a QAT model's float op keeps its own
+            if op_facts(op.type).same_scale and not is_float(op):  # a QAT model's float op keeps its own
                 src, dst = graph.inputs_of(op)[0], graph.outputs_of(op)[0]
                 if src.quant is not None:
                     dst.quant = copy.deepcopy(src.quant)

@@ -10,7 +10,7 @@ exact (FakeQuant's rule). Outputs of SOFTMAX and LOGISTIC get the kernels' fixed
 from __future__ import annotations
 
 from qgraph.ir import Graph
-from qgraph.ops import op_def
+from qgraph.ops import op_facts
 from qgraph.pipeline import Pass, PassContext
 from qgraph.quant.annotations import observed_range
 from qgraph.quant.calibrate import observed_tensors
@@ -35,7 +35,7 @@ class QuantizeActivations(Pass):
             count += 1
         fixed = 0
         for op in graph.ops():
-            if op_def(op.type).fixed_output is not None and graph.outputs_of(op)[0].quant is not None:
+            if op_facts(op.type).fixed_output is not None and graph.outputs_of(op)[0].quant is not None:
                 graph.outputs_of(op)[0].quant = fixed_output_params(op.type)
                 fixed += 1
         ctx.log(f"int8 parameters for {count} activations ({fixed} fixed by SOFTMAX/LOGISTIC/TANH)")

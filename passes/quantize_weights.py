@@ -13,7 +13,7 @@ writes the integers.
 from __future__ import annotations
 
 from qgraph.ir import Graph, Op
-from qgraph.ops import op_def
+from qgraph.ops import op_facts
 from qgraph.options import Option
 from qgraph.pipeline import Pass, PassContext
 from qgraph.quant.annotations import is_float, weight_fake_quants
@@ -24,7 +24,7 @@ def weight_axis(op_type: str, ctx: PassContext) -> int | None:
     per_axis = ctx.target is None or ctx.target.per_axis_weights
     if op_type == "FULLY_CONNECTED" and not ctx.option("per_channel_dense"):
         return None
-    return op_def(op_type).output_channel_axis if per_axis else None
+    return op_facts(op_type).output_channel_axis if per_axis else None
 
 
 def runs_in_int8(graph: Graph, op: Op) -> bool:
@@ -56,7 +56,7 @@ class QuantizeWeights(Pass):
             ins = graph.inputs_of(op)
             if not runs_in_int8(graph, op):
                 continue
-            if op_def(op.type).output_channel_axis is not None:
+            if op_facts(op.type).output_channel_axis is not None:
                 x, w, b = ins
                 if w.data is None or b.data is None:
                     ctx.log(f"kept {op.name} float: its weights are not constant")

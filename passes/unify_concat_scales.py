@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 
 from qgraph.ir import Graph, Op, QuantParams, Tensor
-from qgraph.ops import op_def
+from qgraph.ops import op_facts
 from qgraph.pipeline import Pass, PassContext
 
 
@@ -38,7 +38,7 @@ class UnifyConcatScales(Pass):
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         bound: dict[str, str] = {}  # tensor -> the op whose parameters it now carries
         changed = False
-        for op in [o for o in graph.ops() if op_def(o.type).shared_input_scale]:
+        for op in [o for o in graph.ops() if op_facts(o.type).shared_input_scale]:
             target = graph.outputs_of(op)[0].quant
             if target is None:
                 ctx.log(f"{op.name}: output has no quantization parameters; left alone")
@@ -67,10 +67,10 @@ class UnifyConcatScales(Pass):
         if t.is_constant:
             return "it is a constant"
         producer = graph.producer(t)
-        if producer is not None and op_def(producer.type).fixed_output is not None:
+        if producer is not None and op_facts(producer.type).fixed_output is not None:
             return f"{producer.type} has fixed output parameters"
         if producer is not None and (
-            op_def(producer.type).same_scale or op_def(producer.type).shared_input_scale
+            op_facts(producer.type).same_scale or op_facts(producer.type).shared_input_scale
         ):
             return f"{producer.name} ({producer.type}) passes its input's parameters through"
         if t.name in bound:

@@ -262,7 +262,8 @@ def _targets(args) -> int:
         )
         for line in describe_options(t.options):
             print(f"  option {line}")
-        print(f"  ops ({len(t.ops)}): {', '.join(sorted(t.ops))}")
+        ops = t.op_types()
+        print(f"  ops ({len(ops)}): {', '.join(sorted(ops))}")
     return 0
 
 

@@ -57,6 +57,11 @@ class Target:
 
     def __post_init__(self) -> None:
         self.options = tuple(self.options)
+        if not all(isinstance(o, Option) for o in self.options):
+            raise TargetError(
+                f"target {self.name!r}: options must be qgraph.Option declarations "
+                f"(name, type, default, help), got {list(self.options)!r}"
+            )
         self.option_values = {
             **{o.name: o.default for o in self.options},
             **self.option_values,
@@ -69,6 +74,10 @@ class Target:
         values = {**self.option_values, **{k: v for k, v in options.items() if k in own and v is not None}}
         target = dataclasses.replace(self, option_values=values)
         return self.configure(target, values) if self.configure else target
+
+    def op_types(self) -> frozenset[str]:
+        """Every op type the target runs: its table, and the ops whose OpDef names it."""
+        return frozenset(self.ops) | {t for t, d in op_defs().items() if self.name in d.targets}
 
     def runs(self, op_type: str) -> bool:
         """Whether the target's table lists `op_type`, or the op's OpDef names this target."""

@@ -40,7 +40,7 @@ class IROp(keras.layers.Layer):
         self.float_op = bool(float_op)  # left out of QAT: the exporter keeps it float
         # {port: {"axis", "bits"}}: weights fake-quantized (symmetric, narrow range) in every call.
         self.weight_fq = {int(k): dict(v) for k, v in (weight_fq or {}).items()}
-        kernel = op_def(op_type, needs="kernel").kernel
+        kernel = op_def(op_type, needs="kernel", op_name=kwargs.get("name")).kernel
         assert kernel is not None  # op_def(needs="kernel") refuses an op without one
         self._compute = kernel
         self.op_type, self.attrs, self.ports = op_type, dict(attrs), [dict(p) for p in ports]

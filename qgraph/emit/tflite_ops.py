@@ -57,16 +57,25 @@ def encode(op: Op, ctx: SerializeCtx) -> OpEncoding:
         raise UnsupportedOpError(
             f"op {op.name!r} has type {op.type!r}, which the TFLite writer cannot encode{hint}; "
             f"supported: {', '.join(sorted(t for t, o in defs.items() if o.encode))}. Plugins add ops "
-            "with an OpDef (the qgraph_ops hook) or the qgraph_serialize_op hook."
+            "with an OpDef that has an encoder (the qgraph_ops hook, docs/hooks.md)."
         )
     enc = d.encode(op, ctx)
     version = dtype_version(op, ctx, d, enc.version)
     return enc if version == enc.version else replace(enc, version=version)
 
 
+def opdefs_for_builtin(builtin: str) -> list[OpDef]:
+    """The OpDefs written as TFLite `builtin`: the one whose type is the builtin's own name
+    alone when there is one (a plugin op that writes the same builtin does not change how a
+    file's ops read back), else every op type that names it."""
+    defs = op_defs()
+    own = defs.get(builtin)
+    if own is not None and own.tflite_builtin == builtin:
+        return [own]
+    return [d for d in defs.values() if d.tflite_builtin == builtin]
+
+
 def min_runtime(builtin: str, version: int) -> str:
-    """The first TFLite runtime with `builtin` at `version`, from the OpDef that writes it."""
-    for d in op_defs().values():
-        if d.tflite_builtin == builtin:
-            return d.runtime_for(version)
-    return "1.5.0"
+    """The first TFLite runtime with `builtin` at `version`, from the OpDef(s) that write it."""
+    runtimes = [d.runtime_for(version) for d in opdefs_for_builtin(builtin)] or ["1.5.0"]
+    return max(runtimes, key=lambda v: tuple(int(p) for p in v.split(".")))

@@ -14,22 +14,27 @@ import numpy as np
 
 from qgraph.emit.schema import S
 from qgraph.emit.tflite import TENSOR_TYPES
+from qgraph.emit.tflite_ops import opdefs_for_builtin
 from qgraph.errors import QGraphError
 from qgraph.ir import Graph, Op, QuantParams, Tensor
-from qgraph.ops import OpDef, op_defs
+from qgraph.ops import OpDef
 from qgraph.ops.tflite_options import decode_options
 
 _DTYPES = {v: k for k, v in TENSOR_TYPES.items()}
 _BUILTIN_NAMES = {v: k for k, v in vars(S.BuiltinOperator).items() if not k.startswith("_")}
 
 
-def _op_types() -> dict[int, tuple[str, OpDef | None]]:
-    """Builtin code -> (IR op type, its OpDef): the OpDef that writes a builtin reads it back."""
-    by_builtin = {d.tflite_builtin: d for d in op_defs().values() if d.tflite_builtin}
-    return {
-        code: (by_builtin[name].type, by_builtin[name]) if name in by_builtin else (name, None)
-        for code, name in _BUILTIN_NAMES.items()
-    }
+def _op_type(code: int) -> tuple[str, OpDef | None]:
+    """A builtin code -> (IR op type, its OpDef): the OpDef that writes a builtin reads it back;
+    a builtin qgraph does not define keeps its name (the graph can be inspected, not compiled)."""
+    name = _BUILTIN_NAMES.get(code, "CUSTOM")
+    found = opdefs_for_builtin(name)
+    if len(found) > 1:
+        raise QGraphError(
+            f"TFLite builtin {name} is written by several op types ({', '.join(d.type for d in found)}): "
+            "qgraph cannot tell which one the file's operator is"
+        )
+    return (found[0].type, found[0]) if found else (name, None)
 
 
 def _zero_bias(graph: Graph, name: str, d: OpDef, x: Tensor, w: Tensor) -> Tensor:
@@ -81,10 +86,7 @@ def from_tflite(path_or_bytes: str | os.PathLike | bytes) -> Graph:
                 np.asarray(q.scale, np.float32), np.asarray(q.zeroPoint, np.int64), axis=axis, dtype=dtype
             )
         tensors.append(graph.add_tensor(Tensor(_text(t.name), tuple(shape), dtype, const, quant)))
-    types = _op_types()
-    codes = [
-        types.get(max(c.builtinCode, c.deprecatedBuiltinCode), ("CUSTOM", None)) for c in model.operatorCodes
-    ]
+    codes = [_op_type(max(c.builtinCode, c.deprecatedBuiltinCode)) for c in model.operatorCodes]
     for k, o in enumerate(sub.operators):
         op_type, d = codes[o.opcodeIndex]
         inputs = [tensors[i] if i >= 0 else None for i in o.inputs]

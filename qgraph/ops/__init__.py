@@ -3,6 +3,6 @@ hook by `op_defs()`. Built-in ops live in `conv.py`, `elementwise.py`, `tensor.p
 `convert.py`, registered by `builtin.py`."""
 
 from qgraph.ops.opdef import REQUIRED, OpDef
-from qgraph.ops.registry import op_def, op_defs
+from qgraph.ops.registry import builtin_op_defs, op_def, op_defs, op_facts
 
-__all__ = ["REQUIRED", "OpDef", "op_def", "op_defs"]
+__all__ = ["REQUIRED", "OpDef", "builtin_op_defs", "op_def", "op_defs", "op_facts"]

@@ -89,6 +89,13 @@ class OpDef:
     #: target (e.g. ("cpu",) for a TFLite builtin the cpu table does not list).
     targets: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if self.weight_port is not None and self.output_channel_axis is None:
+            raise ValueError(
+                f"OpDef {self.type!r}: weight_port needs output_channel_axis (per-axis quantization "
+                "and BatchNorm folding read it)"
+            )
+
     @property
     def has_weights(self) -> bool:
         return self.weight_port is not None

@@ -14,24 +14,51 @@ from qgraph.errors import UnsupportedOpError
 from qgraph.ops.opdef import OpDef
 from qgraph.plugin_manager import plugin_manager
 
-_cache: tuple[tuple[int, ...], Mapping[str, OpDef]] | None = None
+# Keyed on the registered plugin objects themselves (not their ids, which a new plugin may
+# reuse after an old one is freed): registering or unregistering a plugin rebuilds the merge.
+_cache: tuple[tuple, Mapping[str, OpDef]] | None = None
+_building = False
 
 
 def op_defs() -> Mapping[str, OpDef]:
     """Every known op type -> its definition (read-only)."""
-    global _cache
+    global _cache, _building
     pm = plugin_manager()
-    key = tuple(id(p) for p in pm.get_plugins())
+    key = tuple(pm.list_name_plugin())
     if _cache is None or _cache[0] != key:
-        merged: dict[str, OpDef] = {}
-        # pluggy calls the last registered plugin first: reversed, later plugins override.
-        for contributed in reversed(pm.hook.qgraph_ops()):
-            for d in contributed or []:
-                if not isinstance(d, OpDef):
-                    raise TypeError(f"qgraph_ops() must return OpDef records, got {d!r}")
-                merged[d.type] = d
+        if _building:
+            raise RuntimeError(
+                "a qgraph_ops() hook asked for the op registry while it is being built; to derive "
+                "from a built-in op, start from qgraph.ops.builtin_op_defs()"
+            )
+        _building = True
+        try:
+            merged: dict[str, OpDef] = {}
+            # pluggy calls the last registered plugin first: reversed, later plugins override.
+            for contributed in reversed(pm.hook.qgraph_ops()):
+                for d in contributed or []:
+                    if not isinstance(d, OpDef):
+                        raise TypeError(f"qgraph_ops() must return OpDef records, got {d!r}")
+                    merged[d.type] = d
+        finally:
+            _building = False
         _cache = (key, MappingProxyType(merged))
     return _cache[1]
+
+
+def builtin_op_defs() -> Mapping[str, OpDef]:
+    """qgraph's own definitions, whatever plugins override: the base for a plugin's variant
+    (`dataclasses.replace(builtin_op_defs()["RELU"], ...)`)."""
+    from qgraph.ops import builtin
+
+    return MappingProxyType({d.type: d for d in builtin.qgraph_ops()})
+
+
+def op_facts(op_type: str) -> OpDef:
+    """The definition of `op_type`, or a blank one (no weights, no quantization role) for a
+    type qgraph does not define: a pass asking "does this op fold/quantize?" gets "no" for an
+    op read from a foreign .tflite, instead of an error; lint names such ops."""
+    return op_defs().get(op_type) or OpDef(op_type)
 
 
 def op_def(op_type: str, *, needs: str | None = None, op_name: str | None = None) -> OpDef:

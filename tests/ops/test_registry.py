@@ -20,7 +20,7 @@ def test_every_target_op_has_an_encoder_and_a_kernel():
     missing = {
         f"{name}: {op_type}"
         for name, target in all_targets().items()
-        for op_type in target.ops
+        for op_type in target.op_types()
         if op_type not in defs or defs[op_type].encode is None or defs[op_type].kernel is None
     }
     assert not missing, f"target ops without an OpDef that can encode and execute them: {sorted(missing)}"
@@ -151,3 +151,53 @@ def test_reader_maps_builtins_back_through_the_writer_s_opdef():
     np.testing.assert_allclose(
         interp.get_tensor(interp.get_output_details()[0]["index"]), [[-0.5, -0.25, 0.5, 3.0]]
     )
+
+
+def test_passes_treat_an_undefined_op_type_as_having_no_role():
+    """A foreign .tflite may hold ops qgraph does not define: passes skip them, lint names them."""
+    from qgraph.ops import op_facts
+
+    blank = op_facts("TRANSPOSE")
+    assert blank.weight_port is None and not blank.same_scale and blank.fixed_output is None
+    assert "TRANSPOSE" not in op_defs()
+
+
+def test_a_builtin_written_by_a_plugin_op_still_reads_back_as_the_builtin_op():
+    data_graph = Graph("g")
+    x, y = data_graph.add_tensor(Tensor("x", (1, 4))), data_graph.add_tensor(Tensor("y", (1, 4)))
+    data_graph.inputs, data_graph.outputs = ["x"], ["y"]
+    data_graph.add_op(Op("relu", "RELU"), [x], [y])
+    data = serialize(data_graph)
+    clamp = OpDef("MY_CLAMP", shape="same", tflite_builtin="RELU", encode=op_def("RELU").encode)
+    name = qgraph.register_plugin(_Plugin([clamp]), name="clamp")
+    try:
+        assert [op.type for op in from_tflite(data).ops()] == ["RELU"]
+    finally:
+        qgraph.unregister_plugin(name)
+
+
+def test_a_hook_that_reads_the_registry_while_it_is_built_gets_a_clear_error():
+    class Reentrant:
+        @qgraph.hookimpl
+        def qgraph_ops(self):
+            return [op_def("RELU")]
+
+    name = qgraph.register_plugin(Reentrant(), name="reentrant")
+    try:
+        with pytest.raises(RuntimeError, match="builtin_op_defs"):
+            op_defs()
+    finally:
+        qgraph.unregister_plugin(name)
+    from qgraph.ops import builtin_op_defs
+
+    assert builtin_op_defs()["RELU"].encode is op_def("RELU").encode
+
+
+def test_an_opdef_with_weights_must_say_where_their_channels_are():
+    with pytest.raises(ValueError, match="weight_port needs output_channel_axis"):
+        OpDef("MY_CONV", weight_port=1)
+
+
+def test_a_target_with_undeclared_options_is_refused_by_name():
+    with pytest.raises(qgraph.TargetError, match="target 'mcu': options must be qgraph.Option"):
+        qgraph.Target("mcu", "", ("float",), "float", frozenset(), options={"no_fpu": False})
