@@ -10,22 +10,14 @@ from qgraph.emit.schema import S
 from qgraph.emit.tflite_ops import OpEncoding
 from qgraph.ops.kernels import apply_fused, keras_ops, padding
 from qgraph.ops.opdef import REQUIRED, OpDef
-from qgraph.ops.tflite_options import PAD, fused, options
+from qgraph.ops.tflite_options import fused, options, window_fields
 
 _CONV_ATTRS = {"padding": REQUIRED, "stride": REQUIRED, "dilation": REQUIRED, "fused": "NONE"}
 
 
 def _encode_conv(op, ctx):
-    (sh, sw), (dh, dw) = op.attrs["stride"], op.attrs["dilation"]
-    o = options(
-        S.Conv2DOptionsT,
-        padding=PAD[op.attrs["padding"]],
-        strideH=sh,
-        strideW=sw,
-        dilationHFactor=dh,
-        dilationWFactor=dw,
-        fusedActivationFunction=fused(op),
-    )
+    dh, dw = op.attrs["dilation"]
+    o = options(S.Conv2DOptionsT, **window_fields(op), dilationHFactor=dh, dilationWFactor=dw)
     return OpEncoding("CONV_2D", 1, "Conv2DOptions", o)
 
 
@@ -43,16 +35,13 @@ def _conv_kernel(ins, a):
 
 
 def _encode_depthwise(op, ctx):
-    (sh, sw), (dh, dw) = op.attrs["stride"], op.attrs["dilation"]
+    dh, dw = op.attrs["dilation"]
     o = options(
         S.DepthwiseConv2DOptionsT,
-        padding=PAD[op.attrs["padding"]],
-        strideH=sh,
-        strideW=sw,
+        **window_fields(op),
         depthMultiplier=op.attrs["depth_multiplier"],
         dilationHFactor=dh,
         dilationWFactor=dw,
-        fusedActivationFunction=fused(op),
     )
     return OpEncoding("DEPTHWISE_CONV_2D", 2 if (dh, dw) != (1, 1) else 1, "DepthwiseConv2DOptions", o)
 

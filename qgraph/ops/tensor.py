@@ -8,7 +8,7 @@ from qgraph.emit.schema import S
 from qgraph.emit.tflite_ops import OpEncoding
 from qgraph.ops.kernels import apply_fused, keras_ops, padding
 from qgraph.ops.opdef import REQUIRED, OpDef
-from qgraph.ops.tflite_options import PAD, decode_options, fused, options
+from qgraph.ops.tflite_options import decode_options, fused, options, window_fields
 
 _V2 = {2: "1.14.0"}
 
@@ -20,16 +20,8 @@ def _encode_concat(op, ctx):
 
 def _pool(op_type: str, keras_name: str) -> OpDef:
     def encode(op, ctx):
-        (fh, fw), (sh, sw) = op.attrs["filter"], op.attrs["stride"]
-        o = options(
-            S.Pool2DOptionsT,
-            padding=PAD[op.attrs["padding"]],
-            strideH=sh,
-            strideW=sw,
-            filterHeight=fh,
-            filterWidth=fw,
-            fusedActivationFunction=fused(op),
-        )
+        fh, fw = op.attrs["filter"]
+        o = options(S.Pool2DOptionsT, **window_fields(op), filterHeight=fh, filterWidth=fw)
         return OpEncoding(op_type, 1, "Pool2DOptions", o)
 
     def kernel(ins, a):

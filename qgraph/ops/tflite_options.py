@@ -46,6 +46,17 @@ def fused(op: Any) -> int:
     return ACT[op.attrs.get("fused", "NONE")]
 
 
+def window_fields(op: Any) -> dict[str, Any]:
+    """Padding, strides and fused activation: the fields conv, depthwise and pool options share."""
+    sh, sw = op.attrs["stride"]
+    return {
+        "padding": PAD[op.attrs["padding"]],
+        "strideH": sh,
+        "strideW": sw,
+        "fusedActivationFunction": fused(op),
+    }
+
+
 def decode_options(o: Any) -> dict:
     """Builtin options -> qgraph attrs, by field name (the inverse of the built-in encoders)."""
     if o is None:
