@@ -187,9 +187,7 @@ def _parse_options(items: list[str], target: str) -> dict:
 
     if not items:
         return {}
-    declared = {o.name: o for o in get_target(target).options}
-    for name, found in PassManager.from_plugins().declared_options().items():
-        declared.setdefault(name, found[0][0])
+    declared = PassManager.from_plugins().option_declarations(get_target(target))
     values: dict = {}
     for item in items:
         name, eq, text = item.partition("=")

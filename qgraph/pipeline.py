@@ -166,16 +166,22 @@ class PassManager:
                 found.setdefault(o.name, []).append((o, item.pass_))
         return found
 
+    def option_declarations(self, target: Target | None) -> dict[str, Option]:
+        """Option name -> the declaration `ctx.option` reads: the target's own, else the first
+        pass in the plan that declares it."""
+        declared = {o.name: o for o in target.options} if target is not None else {}
+        for name, found in self.declared_options().items():
+            declared.setdefault(name, found[0][0])
+        return declared
+
     def enabled(self, ctx: PassContext, phases: Sequence[str] = PHASES) -> list[Pass]:
         """The passes `run` would run for `ctx`, in order."""
         return [i.pass_ for i in self.plan if i.pass_.phase in phases and i.pass_.enabled(ctx)]
 
     def run(self, graph: Graph, ctx: PassContext, phases: Sequence[str] = PHASES) -> list[PassRecord]:
-        if ctx.target is not None:
-            for o in ctx.target.options:
-                ctx.declared.setdefault(o.name, o)
-        for name, found in self.declared_options().items():
-            ctx.declared.setdefault(name, found[0][0])
+        for name, option in self.option_declarations(ctx.target).items():
+            ctx.declared.setdefault(name, option)
+        for name in self.declared_options():
             # `ctx.options[name]` works as well as `ctx.option(name)` for a declared option.
             if ctx.options.get(name) is None:
                 ctx.options[name] = ctx.option(name)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from qgraph.errors import TargetError
-from qgraph.ops import op_defs
+from qgraph.ops import op_defs, op_facts
 from qgraph.options import Option
 from qgraph.plugin_manager import plugin_manager
 
@@ -81,8 +81,7 @@ class Target:
 
     def runs(self, op_type: str) -> bool:
         """Whether the target's table lists `op_type`, or the op's OpDef names this target."""
-        d = op_defs().get(op_type)
-        return op_type in self.ops or (d is not None and self.name in d.targets)
+        return op_type in self.ops or self.name in op_facts(op_type).targets
 
     def check(self, graph: Graph) -> list[Incompatibility]:
         problems = []
