@@ -29,8 +29,8 @@ def weight_axis(op_type: str, ctx: PassContext) -> int | None:
 
 def runs_in_int8(graph: Graph, op: Op) -> bool:
     """An op runs in int8 when every activation it reads and writes has parameters, unless a
-    QAT model left it out (`is_float(op)`)."""
-    if is_float(op):
+    QAT model left it out (`is_float(op)`) or TFLite has no int8 kernel for it (`OpDef.int8`)."""
+    if is_float(op) or not op_facts(op.type).int8:
         return False
     acts = [t for t in graph.inputs_of(op) if not t.is_constant] + graph.outputs_of(op)
     return all(t.quant is not None for t in acts)

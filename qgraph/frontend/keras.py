@@ -12,13 +12,30 @@ import os
 from typing import Any
 
 from qgraph.errors import QGraphError, UnsupportedLayerError
-from qgraph.frontend import keras_layers, keras_layers_nn, keras_layers_qat
-from qgraph.frontend.lowering import LOWERINGS, LowerCtx
+from qgraph.frontend import (
+    keras_layers,
+    keras_layers_1d,
+    keras_layers_attention,
+    keras_layers_nn,
+    keras_layers_qat,
+    keras_layers_rnn,
+    keras_ops,
+    tf_graph,
+)
+from qgraph.frontend.lowering import LOWERINGS, LowerCtx, lowering_for
 from qgraph.ir import Graph, Tensor
 from qgraph.plugin_manager import plugin_manager
 
 #: the modules whose `@lowers` functions fill LOWERINGS (imported for that effect).
-LOWERING_MODULES = (keras_layers, keras_layers_nn, keras_layers_qat)
+LOWERING_MODULES = (
+    keras_layers,
+    keras_layers_1d,
+    keras_layers_attention,
+    keras_layers_nn,
+    keras_layers_qat,
+    keras_layers_rnn,
+    keras_ops,
+)
 
 
 def load_keras_file(path: str | os.PathLike) -> Any:
@@ -67,7 +84,8 @@ def _lower_functional(model: Any, graph: Graph, env: dict[int, Tensor], prefix: 
             if any(id(kt) not in env for kt in in_kts):
                 continue  # a node of this layer from another model: not part of this graph
             inputs = [env[id(kt)] for kt in in_kts]
-            outputs = _lower_layer(layer, inputs, out_kts, graph, prefix)
+            args, kwargs = _call_arguments(node, env)
+            outputs = _lower_layer(layer, inputs, out_kts, graph, prefix, args, kwargs)
             if len(outputs) != len(out_kts):
                 raise QGraphError(
                     f"lowering of layer {layer.name!r} gave {len(outputs)} outputs, Keras has {len(out_kts)}"
@@ -76,7 +94,15 @@ def _lower_functional(model: Any, graph: Graph, env: dict[int, Tensor], prefix: 
                 env[id(kt)] = t
 
 
-def _lower_layer(layer: Any, inputs: list[Tensor], out_kts: list, graph: Graph, prefix: str) -> list[Tensor]:
+def _lower_layer(
+    layer: Any,
+    inputs: list[Tensor],
+    out_kts: list,
+    graph: Graph,
+    prefix: str,
+    args: tuple = (),
+    kwargs: dict | None = None,
+) -> list[Tensor]:
     if _is_model(layer):  # nested model: flatten it into this graph
         inner = _as_functional(layer)
         inner_env = {id(kt): t for kt, t in zip(inner.inputs, inputs, strict=True)}
@@ -85,18 +111,18 @@ def _lower_layer(layer: Any, inputs: list[Tensor], out_kts: list, graph: Graph, 
     custom = plugin_manager().hook.qgraph_lower_layer(layer=layer, inputs=inputs, graph=graph)
     if custom is not None:
         return list(custom)
-    for cls in type(layer).__mro__:
-        lower = LOWERINGS.get(cls.__name__)
-        if lower is not None:
-            break
-    else:
-        raise UnsupportedLayerError(
-            f"layer {layer.name!r} (class {type(layer).__name__}) is not supported by qgraph's Keras frontend. "
-            f"Supported layer classes are listed in docs/layers.md ({len(LOWERINGS)} classes). "
-            "To add it, implement the `qgraph_lower_layer(layer, inputs, graph)` hook in a plugin and "
-            "register it with qgraph.register_plugin (see docs/hooks.md)."
-        )
-    ctx = LowerCtx(graph, layer, f"{prefix}{layer.name}", inputs, [_shape(kt.shape) for kt in out_kts])
+    lower, why = lowering_for(layer)
+    ctx = LowerCtx(
+        graph,
+        layer,
+        f"{prefix}{layer.name}",
+        inputs,
+        [_shape(kt.shape) for kt in out_kts],
+        tuple(args),
+        dict(kwargs or {}),
+    )
+    if lower is None:  # a layer qgraph does not know: lower what TensorFlow traces it to
+        return tf_graph.lower_traced(ctx, why)
     return lower(ctx)
 
 
@@ -106,6 +132,25 @@ def _node_parts(node: Any) -> tuple[Any, list, list]:
     import tensorflow as tf  # tf-keras
 
     return node.layer, list(node.keras_inputs), tf.nest.flatten(node.outputs)
+
+
+def _call_arguments(node: Any, env: dict[int, Tensor]) -> tuple[tuple, dict]:
+    """The node's call arguments with every Keras tensor replaced by its IR tensor."""
+    if hasattr(node, "arguments"):  # Keras 3
+        args, kwargs = node.arguments.args, node.arguments.kwargs
+    else:  # tf-keras
+        args, kwargs = getattr(node, "call_args", ()), getattr(node, "call_kwargs", {})
+
+    def swap(value: Any) -> Any:
+        if id(value) in env:
+            return env[id(value)]
+        if isinstance(value, list | tuple):
+            return type(value)(swap(v) for v in value)
+        if isinstance(value, dict):
+            return {k: swap(v) for k, v in value.items()}
+        return value
+
+    return tuple(swap(a) for a in args), {k: swap(v) for k, v in (kwargs or {}).items()}
 
 
 def _is_model(layer: Any) -> bool:

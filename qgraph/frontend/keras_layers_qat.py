@@ -18,7 +18,7 @@ from qgraph.quant.annotations import (
 )
 
 
-@lowers("IROp")
+@lowers("qgraph.quant.layers.IROp")
 def _ir_op(ctx: LowerCtx) -> list[Tensor]:
     layer = ctx.layer
     inputs, it = [], iter(ctx.inputs)
@@ -43,7 +43,7 @@ def _ir_op(ctx: LowerCtx) -> list[Tensor]:
     return [out]
 
 
-@lowers("ActivationQuantizer")
+@lowers("qgraph.quant.layers.ActivationQuantizer")
 def _activation_quantizer(ctx: LowerCtx) -> list[Tensor]:
     layer = ctx.layer
     if float(layer.initialized.numpy()) < 0.5:

@@ -1,5 +1,13 @@
-"""The lowering table and what every lowering uses: Keras layer class name -> function(ctx)
+"""The lowering table and what every lowering uses: Keras layer class -> function(ctx)
 -> output tensors, the `LowerCtx` a lowering writes ops through, and the Keras activations.
+
+Lowerings are keyed by the class itself, never its bare name: Keras 3's `keras.ops.add`
+node (class `keras.src.ops.numpy.Add`) and the merge layer `keras.layers.Add` share a
+name and nothing else. `@lowers("Conv2D")` names the public layer `keras.layers.Conv2D`
+(and `tf_keras.layers.Conv2D` when tf-keras is loaded); a dotted path names any class; a
+class object names itself. Paths are resolved when a model is lowered, so importing qgraph
+does not import Keras. A subclass that overrides `call` is not lowered as its base: its
+computation is not the base's (it goes to the traced-graph lowering of `tf_graph.py`).
 
 Weights are stored in TFLite layout (CONV_2D filter OHWI, DEPTHWISE_CONV_2D 1HW(C*M),
 FULLY_CONNECTED (out, in)) so the serializer copies them as they are. Layers that map to
@@ -16,8 +24,11 @@ own QAT layers); `frontend/keras.py` imports all three.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import importlib
+import sys
 
 import numpy as np
 
@@ -32,6 +43,10 @@ class LowerCtx:
     name: str
     inputs: list[Tensor]
     out_shapes: list[tuple[int, ...]]
+    #: the call's positional and keyword arguments, Keras tensors replaced by their IR tensors
+    #: (`mha(query, value, attention_mask=m)`; `x + 3.0` has args (x, 3.0)).
+    args: tuple = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def x(self) -> Tensor:
@@ -66,16 +81,73 @@ class LowerCtx:
         return None if v is None else np.asarray(v.numpy(), dtype=np.float32)
 
 
-LOWERINGS: dict[str, Callable[[LowerCtx], list[Tensor]]] = {}
+Lowering = Callable[[LowerCtx], list[Tensor]]
+#: class spec (public layer name, dotted class path, or class) -> lowering.
+LOWERINGS: dict[str | type, Lowering] = {}
+_resolved: tuple[tuple, dict[type, Lowering]] | None = None
 
 
-def lowers(*class_names: str):
-    def register(fn):
-        for n in class_names:
-            LOWERINGS[n] = fn
+def lowers(*specs: str | type):
+    """Register a lowering for each class spec: "Conv2D" (keras.layers / tf_keras.layers),
+    "keras.src.ops.numpy.Add" (a dotted path) or a class object."""
+
+    def register(fn: Lowering) -> Lowering:
+        for spec in specs:
+            LOWERINGS[spec] = fn
         return fn
 
     return register
+
+
+def spec_name(spec: str | type) -> str:
+    return spec if isinstance(spec, str) else f"{spec.__module__}.{spec.__qualname__}"
+
+
+def _classes(spec: str | type) -> list[type]:
+    if not isinstance(spec, str):
+        return [spec]
+    if "." in spec:
+        module, _, name = spec.rpartition(".")
+        roots = [module]
+    else:  # a public layer: Keras 3's, and tf-keras's when a tf-keras model brought it in
+        name = spec
+        roots = ["keras.layers"] + (["tf_keras.layers"] if "tf_keras" in sys.modules else [])
+    found = []
+    for root in roots:
+        try:
+            cls = getattr(importlib.import_module(root), name, None)
+        except ImportError:
+            continue
+        if isinstance(cls, type):
+            found.append(cls)
+    return found
+
+
+def _table() -> dict[type, Lowering]:
+    global _resolved
+    key = (tuple(LOWERINGS.items()), "tf_keras" in sys.modules)
+    if _resolved is None or _resolved[0] != key:
+        table: dict[type, Lowering] = {}
+        for spec, fn in LOWERINGS.items():
+            for cls in _classes(spec):
+                table[cls] = fn
+        _resolved = (key, table)
+    return _resolved[1]
+
+
+def lowering_for(layer: Any) -> tuple[Lowering | None, str]:
+    """The lowering of `layer`'s class (or of the nearest base class whose `call` it keeps),
+    and, when there is none, why."""
+    table = _table()
+    leaf = type(layer)
+    for cls in leaf.__mro__:
+        fn = table.get(cls)
+        if fn is None:
+            continue
+        if cls is not leaf and getattr(leaf, "call", None) is not getattr(cls, "call", None):
+            return None, f"it subclasses {cls.__name__} but overrides call(), so it is not lowered as one"
+        return fn, ""
+    return None, "qgraph has no lowering for its class"
 
 
 # ---- activations -------------------------------------------------------------------

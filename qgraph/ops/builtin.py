@@ -4,10 +4,18 @@ plugin's would be (registered first, so a plugin's definition of the same type w
 from __future__ import annotations
 
 from qgraph.hookspecs import hookimpl
-from qgraph.ops import conv, convert, elementwise, tensor
+from qgraph.ops import conv, convert, elementwise, linalg, sequence, spatial, tensor
 from qgraph.ops.opdef import OpDef
 
 
 @hookimpl
 def qgraph_ops() -> list[OpDef]:
-    return [*conv.OPS, *elementwise.OPS, *tensor.OPS, *convert.OPS]
+    return [
+        *conv.OPS,
+        *elementwise.OPS,
+        *tensor.OPS,
+        *convert.OPS,
+        *linalg.OPS,
+        *sequence.OPS,
+        *spatial.OPS,
+    ]

@@ -62,6 +62,9 @@ class OpDef:
     fuses_activation: bool = False
 
     # ---- quantization role (shared/specs/tflite-format.md) --------------------------------
+    #: TFLite has an int8 kernel for it. False: in an int8 graph the op stays a float island
+    #: (DEQUANTIZE before, QUANTIZE after; `insert_float_boundaries` reports it).
+    int8: bool = True
     #: the int8 kernels fix the output's (scale, zero point): SOFTMAX, LOGISTIC, TANH.
     fixed_output: tuple[float, int] | None = None
     #: the int8 kernel needs the output's scale and zero point on the input too (pools, reshape).
@@ -84,6 +87,11 @@ class OpDef:
 
     # ---- Keras ----------------------------------------------------------------------------
     kernel: Kernel | None = None
+
+    # ---- TensorFlow (lowering a layer from its traced graph, frontend/tf_graph.py) -----------
+    #: TF op names (`tf.raw_ops`) that lower 1:1 to this op: same inputs in the same order, no
+    #: attributes beyond what `tf_attrs` reads. Ops that need more are translated in tf_graph.py.
+    tf_ops: tuple[str, ...] = ()
 
     #: targets that run this op beyond their own op table: how a plugin's op reaches a built-in
     #: target (e.g. ("cpu",) for a TFLite builtin the cpu table does not list).

@@ -1,0 +1,3 @@
+"""Lowerings of Embedding and the recurrent layers (conventions in `lowering.py`)."""
+
+from __future__ import annotations
