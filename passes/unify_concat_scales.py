@@ -1,8 +1,12 @@
 """CONCATENATION(a: q_a, b: q_b, ...) -> out: q_out  =>  every input written at q_out
 
-The int8 concat kernel needs every input at the output's scale and zero point. The output's
-calibrated range covers all inputs, so its parameters are given to the inputs: their
-producers then write at that scale directly, and no requantize op is needed. Where an
+The int8 concat kernel needs every input at the output's scale and zero point. With
+calibrated ranges, every tensor linked to a concat through concats and pass-through ops
+(pools, pads, reshapes: `same_scale`) joins one group that gets the union of its members'
+ranges, as TFLiteConverter does: a DenseNet block's chain of concats then shares one scale
+and needs no requantize between its layers (each one adds rounding error). Otherwise
+(learned QAT ranges, which training fixed) the output's parameters are given to the
+inputs: their producers then write at that scale directly. Where an
 input cannot take them (its producer has fixed or pass-through output parameters, or the
 tensor is already bound to another concat with other parameters), a requantizing
 QUANTIZE is inserted for that input only and the report says so. MAXIMUM / MINIMUM share
@@ -15,9 +19,13 @@ from __future__ import annotations
 
 import copy
 
+import networkx as nx
+
 from qgraph.ir import Graph, Op, QuantParams, Tensor
 from qgraph.ops import op_facts
 from qgraph.pipeline import Pass, PassContext
+from qgraph.quant.annotations import has_learned_ranges, is_float, observed_range
+from qgraph.quant.numerics import activation_params
 
 
 def _same(a: QuantParams | None, b: QuantParams | None) -> bool:
@@ -38,6 +46,8 @@ class UnifyConcatScales(Pass):
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         bound: dict[str, str] = {}  # tensor -> the op whose parameters it now carries
         changed = False
+        if not has_learned_ranges(graph):
+            changed = self._unify_groups(graph, ctx)
         for op in [o for o in graph.ops() if op_facts(o.type).shared_input_scale]:
             target = graph.outputs_of(op)[0].quant
             if target is None:
@@ -46,7 +56,7 @@ class UnifyConcatScales(Pass):
             for port, t in enumerate(graph.inputs_of(op)):
                 # No parameters yet (a QAT model's concat input, quantized by the concat's
                 # quantizer): it simply takes the concat's.
-                if t.name in bound and _same(t.quant, target):
+                if _same(t.quant, target):
                     continue
                 why = self._why_not_rewrite(graph, t, bound)
                 if why is None:
@@ -60,6 +70,40 @@ class UnifyConcatScales(Pass):
                 f"{op.name}: {len(graph.inputs_of(op))} inputs share s={float(target.scale[0]):.6g} "
                 f"z={int(target.zero_point[0])}"
             )
+        return changed
+
+    @staticmethod
+    def _unify_groups(graph: Graph, ctx: PassContext) -> bool:
+        def joinable(t: Tensor) -> bool:
+            producer = graph.producer(t)
+            return (
+                not t.is_constant
+                and t.quant is not None
+                and observed_range(t) is not None
+                and (producer is None or (op_facts(producer.type).fixed_output is None and not is_float(producer)))
+            )
+
+        links = nx.Graph()
+        for op in graph.ops():
+            facts = op_facts(op.type)
+            if is_float(op) or not (facts.shared_input_scale or facts.same_scale):
+                continue
+            out = graph.outputs_of(op)[0]
+            ins = graph.inputs_of(op) if facts.shared_input_scale else graph.inputs_of(op)[:1]
+            for t in ins:
+                if joinable(out) and joinable(t):
+                    links.add_edge(out.name, t.name, concat=facts.shared_input_scale)
+        changed = False
+        for group in nx.connected_components(links):
+            if not any(d["concat"] for _, _, d in links.subgraph(group).edges(data=True)):
+                continue  # only pass-through ops: propagate_same_scale's job
+            ranges = [observed_range(graph.tensor(n)) for n in group]
+            lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)  # type: ignore[index]
+            params = activation_params(lo, hi)
+            for n in group:
+                graph.tensor(n).quant = copy.deepcopy(params)
+            ctx.log(f"{len(group)} concat-linked tensors share s={float(params.scale[0]):.6g} over [{lo:.4g}, {hi:.4g}]")
+            changed = True
         return changed
 
     @staticmethod

@@ -41,7 +41,9 @@ def realistic_statistics(model: Any, samples: np.ndarray) -> Any:
     inference on `samples` then reproduces the training-mode activations. Dropout is
     switched off for that call so the statistics are inference's."""
     norms = [layer for layer in all_layers(model) if type(layer).__name__ == "BatchNormalization"]
-    drops = [layer for layer in all_layers(model) if hasattr(layer, "rate") and "Dropout" in type(layer).__name__]
+    drops = [
+        layer for layer in all_layers(model) if hasattr(layer, "rate") and "Dropout" in type(layer).__name__
+    ]
     momenta, rates = [n.momentum for n in norms], [d.rate for d in drops]
     try:
         for n in norms:
@@ -64,9 +66,13 @@ def assert_informative(reference: Any, what: str = "reference output") -> None:
     if not np.isfinite(ref).all():
         raise AssertionError(f"{what} has non-finite values")
     if scale < 1e-6:
-        raise AssertionError(f"{what} is near zero (max |y| = {scale:.3g}): the comparison would mean nothing")
+        raise AssertionError(
+            f"{what} is near zero (max |y| = {scale:.3g}): the comparison would mean nothing"
+        )
     if float(np.ptp(ref)) < 1e-4 * scale:
-        raise AssertionError(f"{what} is constant ({scale:.3g} everywhere): the comparison would mean nothing")
+        raise AssertionError(
+            f"{what} is constant ({scale:.3g} everywhere): the comparison would mean nothing"
+        )
     if ref.ndim > 1 and ref.shape[0] > 1 and float(ref.std(axis=0).max()) < 1e-4 * scale:
         raise AssertionError(f"{what} is the same for every sample: the model ignores its input")
 
@@ -151,3 +157,31 @@ def converter_float(model: Any) -> bytes:
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         return conv.convert()
+
+
+# ---- keras.applications: one comparison for the CI family tests and bench/zoo.py ---------------
+#: the smallest input each architecture accepts (or a small size that keeps its shape sane).
+APPLICATION_SIZES = {"Inception": 96, "Xception": 96, "NASNet": 96, "": 96}
+#: architectures whose preprocessing is inside the model and expects [0, 255] pixels.
+_PIXEL_SCALE = ("EfficientNet", "ConvNeXt", "RegNet")
+
+
+def application_model(
+    name: str, size: int | None = None, seed: int = 0
+) -> tuple[Any, np.ndarray, np.ndarray]:
+    """`keras.applications.<name>` (weights=None, 10 logits) with realistic BatchNorm
+    statistics, plus 20 calibration and 8 held-out samples (different seeds)."""
+    import keras
+
+    if size is None:
+        size = next(s for prefix, s in APPLICATION_SIZES.items() if name.startswith(prefix) or not prefix)
+    keras.utils.set_random_seed(seed)
+    model = getattr(keras.applications, name)(
+        weights=None, input_shape=(size, size, 3), include_top=True, classes=10, classifier_activation=None
+    )
+    scale = 255.0 if name.startswith(_PIXEL_SCALE) else 1.0
+    rng = np.random.default_rng(seed)
+    calibration = (rng.uniform(0, 1, (20, size, size, 3)) * scale).astype(np.float32)
+    held_out = (rng.uniform(0, 1, (8, size, size, 3)) * scale).astype(np.float32)
+    realistic_statistics(model, calibration)
+    return model, calibration, held_out

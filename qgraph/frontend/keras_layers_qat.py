@@ -18,7 +18,7 @@ from qgraph.quant.annotations import (
 )
 
 
-@lowers("qgraph.quant.layers.IROp")
+@lowers("qgraph.emit.keras.IROp")
 def _ir_op(ctx: LowerCtx) -> list[Tensor]:
     layer = ctx.layer
     inputs, it = [], iter(ctx.inputs)

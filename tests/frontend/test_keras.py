@@ -81,12 +81,16 @@ def test_keras_file_and_h5_file_load(tmp_path, zoo):
 def test_unsupported_layer_names_layer_class_and_hook():
     import keras
 
+    class RunningTotal(keras.layers.Layer):  # no lowering, and its traced graph has Cumsum
+        def call(self, x):
+            return keras.ops.cumsum(x, axis=-1)
+
     inp = keras.Input((4, 8))
-    out = keras.layers.LayerNormalization(name="ln")(inp)
+    out = RunningTotal(name="ln")(inp)
     with pytest.raises(qgraph.UnsupportedLayerError) as err:
         qgraph.load(keras.Model(inp, out))
     msg = str(err.value)
-    assert "'ln'" in msg and "LayerNormalization" in msg and "qgraph_lower_layer" in msg
+    assert "'ln'" in msg and "RunningTotal" in msg and "qgraph_lower_layer" in msg
 
 
 def test_unsupported_option_names_the_option():
@@ -133,3 +137,47 @@ def test_plugin_lowers_a_layer_the_frontend_does_not_know():
     finally:
         qgraph.unregister_plugin(plugin)
     assert [op.type for op in graph.ops()] == ["IDENTITY"]
+
+
+def test_every_lowering_names_a_class_that_exists():
+    """A misspelt class path would never match a layer: the lowering would silently be dead."""
+    import keras  # noqa: F401  (the public layer names resolve in keras.layers)
+
+    from qgraph.frontend.lowering import LOWERINGS, _classes, spec_name
+
+    import qgraph.emit.keras  # noqa: F401
+    import qgraph.quant.layers  # noqa: F401
+
+    dead = [spec_name(spec) for spec in LOWERINGS if not _classes(spec)]
+    assert not dead, f"lowerings registered for classes that do not exist: {dead}"
+
+
+def test_a_keras_op_node_with_a_scalar_is_not_the_merge_layer_of_the_same_name():
+    """`x + 3.0` is a keras.src.ops.numpy.Add node, not keras.layers.Add: the scalar counts."""
+    import keras
+    import numpy as np
+
+    from qgraph.testing import max_rel_err, run_litert
+
+    x = keras.Input((8,))
+    y = keras.layers.ReLU(6.0)(3.0 - x * 2.0) / 6.0 + keras.ops.negative(x)
+    model = keras.Model(x, [y])
+    sample = np.random.default_rng(0).uniform(-4, 4, (4, 8)).astype(np.float32)
+    assert max_rel_err(run_litert(qgraph.compile(model).tflite, sample), model.predict(sample, verbose=0)) < 1e-6
+
+
+def test_a_subclass_that_overrides_call_is_not_lowered_as_its_base():
+    import keras
+
+    from qgraph.frontend.lowering import lowering_for
+
+    class Doubled(keras.layers.Dense):
+        def call(self, inputs):
+            return super().call(inputs) * 2.0
+
+    class Renamed(keras.layers.Dense):
+        pass
+
+    fn, why = lowering_for(Doubled(4))
+    assert fn is None and "overrides call()" in why
+    assert lowering_for(Renamed(4))[0] is lowering_for(keras.layers.Dense(4))[0]
