@@ -56,8 +56,11 @@ class QuantizeWeights(Pass):
             ins = graph.inputs_of(op)
             if not runs_in_int8(graph, op):
                 continue
-            if op_facts(op.type).output_channel_axis is not None:
-                x, w, b = ins
+            facts = op_facts(op.type)
+            if facts.output_channel_axis is not None:
+                # Ports from the OpDef (conv's 1, 2 by default): TRANSPOSE_CONV reads (output_shape, weights, x, bias).
+                w, b = ins[facts.weight_port or 1], ins[facts.bias_port or 2]
+                x = next((t for t in ins if not t.is_constant), ins[0])
                 if w.data is None or b.data is None:
                     ctx.log(f"kept {op.name} float: its weights are not constant")
                     continue
