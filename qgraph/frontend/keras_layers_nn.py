@@ -35,6 +35,7 @@ def _bias(ctx: LowerCtx, n: int) -> np.ndarray:
 
 @lowers("Conv2D")
 def _conv2d(ctx):
+    """CONV_2D (+ activation) | padding same/valid, strides, dilation; no groups; a zero bias when use_bias=False"""
     _check_channels_last(ctx)
     cfg = ctx.layer.get_config()
     if cfg.get("groups", 1) != 1:
@@ -72,6 +73,7 @@ def _depthwise(ctx, kernel: np.ndarray, bias: np.ndarray, **extra):
 
 @lowers("DepthwiseConv2D")
 def _depthwise_conv2d(ctx):
+    """DEPTHWISE_CONV_2D (+ activation) | any depth multiplier"""
     _check_channels_last(ctx)
     kernel = (
         ctx.weight("depthwise_kernel") if ctx.weight("depthwise_kernel") is not None else ctx.weight("kernel")
@@ -82,6 +84,7 @@ def _depthwise_conv2d(ctx):
 
 @lowers("SeparableConv2D")
 def _separable_conv2d(ctx):
+    """DEPTHWISE_CONV_2D -> CONV_2D 1x1 (+ activation) | as TFLiteConverter splits it"""
     _check_channels_last(ctx)
     dw_kernel, pw_kernel = ctx.weight("depthwise_kernel"), ctx.weight("pointwise_kernel")
     h, w, c, m = dw_kernel.shape
@@ -97,6 +100,7 @@ def _separable_conv2d(ctx):
 
 @lowers("Dense")
 def _dense(ctx):
+    """FULLY_CONNECTED (+ activation) | rank > 2 inputs use keep_num_dims"""
     weights = np.ascontiguousarray(ctx.weight("kernel").T)  # (out, in)
     ins = [ctx.x, ctx.const("kernel", weights), ctx.const("bias", _bias(ctx, weights.shape[0]))]
     return with_activation(ctx, "FULLY_CONNECTED", ins, keep_num_dims=len(ctx.x.shape) > 2)
@@ -104,6 +108,7 @@ def _dense(ctx):
 
 @lowers("BatchNormalization")
 def _batchnorm(ctx):
+    """BATCH_NORM | channel axis only; folded by fold_batchnorm, or lowered to MUL + ADD"""
     axis = ctx.layer.axis
     axis = axis[0] if isinstance(axis, list | tuple) and len(axis) == 1 else axis
     if axis not in (-1, len(ctx.x.shape) - 1):
@@ -123,6 +128,7 @@ def _batchnorm(ctx):
 
 @lowers("MaxPooling2D", "AveragePooling2D")
 def _pool(ctx):
+    """MAX_POOL_2D, AVERAGE_POOL_2D | padding same/valid, strides"""
     _check_channels_last(ctx)
     cfg = ctx.layer.get_config()
     size = _pair(cfg["pool_size"])
@@ -133,6 +139,7 @@ def _pool(ctx):
 
 @lowers("GlobalAveragePooling2D", "GlobalMaxPooling2D")
 def _global_pool(ctx):
+    """MEAN or REDUCE_MAX over axes 1, 2 | keepdims honoured"""
     _check_channels_last(ctx)
     keep = bool(ctx.layer.get_config().get("keepdims", False))
     kind = "MEAN" if "Average" in type(ctx.layer).__name__ else "REDUCE_MAX"
@@ -140,6 +147,7 @@ def _global_pool(ctx):
 
 
 def _reshape_to_output(ctx):
+    """RESHAPE (static shape) | static shape after the batch dimension; no SHAPE/STRIDED_SLICE/PACK chain"""
     new_shape = (-1, *ctx.out_shapes[0][1:])
     if list(new_shape[1:]).count(-1):
         raise ctx.fail(f"reshape to {ctx.out_shapes[0]} needs a static shape after the batch dimension")
@@ -151,6 +159,7 @@ lowers("Flatten", "Reshape")(_reshape_to_output)
 
 @lowers("ZeroPadding2D")
 def _zero_pad(ctx):
+    """PAD | folded into a following conv by fold_pad when it equals SAME padding"""
     _check_channels_last(ctx)
     (top, bottom), (left, right) = ctx.layer.padding
     pads = np.array([[0, 0], [top, bottom], [left, right], [0, 0]], np.int32)
@@ -159,6 +168,7 @@ def _zero_pad(ctx):
 
 @lowers("Rescaling")
 def _rescaling(ctx):
+    """MUL and/or ADD | scalar or per-channel scale and offset"""
     scale = np.asarray(ctx.layer.scale, np.float32)
     offset = np.asarray(ctx.layer.offset, np.float32)
     y = ctx.x
@@ -181,6 +191,7 @@ def _binary_chain(op_type: str):
             )
         return [acc]
 
+    lower.__doc__ = f"{op_type} | n inputs become a chain of binary ops"
     return lower
 
 
@@ -193,6 +204,7 @@ lowers("Minimum")(_binary_chain("MINIMUM"))
 
 @lowers("Concatenate")
 def _concat(ctx):
+    """CONCATENATION | any number of inputs, any axis"""
     axis = int(ctx.layer.axis)
     axis = axis if axis >= 0 else axis + len(ctx.out_shapes[0])
     return [ctx.emit("CONCATENATION", list(ctx.inputs), axis=axis, fused="NONE")]
@@ -200,6 +212,7 @@ def _concat(ctx):
 
 @lowers("UpSampling2D")
 def _upsample(ctx):
+    """RESIZE_NEAREST_NEIGHBOR or RESIZE_BILINEAR (static size) | nearest or bilinear (half-pixel centres, as Keras)"""
     _check_channels_last(ctx)
     cfg = ctx.layer.get_config()
     _, h, w, _ = ctx.out_shapes[0]

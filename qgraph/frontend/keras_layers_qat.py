@@ -20,6 +20,7 @@ from qgraph.quant.annotations import (
 
 @lowers("qgraph.emit.keras.IROp")
 def _ir_op(ctx: LowerCtx) -> list[Tensor]:
+    """the op it holds | qgraph's own layer: a QAT model from qgraph.quantize_model loads back"""
     layer = ctx.layer
     inputs, it = [], iter(ctx.inputs)
     for port, spec in enumerate(layer.ports):
@@ -45,6 +46,7 @@ def _ir_op(ctx: LowerCtx) -> list[Tensor]:
 
 @lowers("qgraph.quant.layers.ActivationQuantizer")
 def _activation_quantizer(ctx: LowerCtx) -> list[Tensor]:
+    """none: its learned range annotates the tensor | qgraph's own layer; read by compile to export int8"""
     layer = ctx.layer
     if float(layer.initialized.numpy()) < 0.5:
         raise QGraphError(
