@@ -143,22 +143,18 @@ def time_tool(fn: Callable[[Any], bytes], model, repeats: int, label: str) -> To
 
 
 def calibrate_batchnorm(model, seed: int) -> int:
-    """Set every BatchNormalization layer's moving statistics to the batch statistics
-    of one seeded random batch, so a randomly initialised model has O(1) activations
-    (like a trained one) instead of vanishing ones. Returns the number of BN layers."""
-    import keras
+    """BatchNorm statistics from one seeded random batch (`qgraph.testing.realistic_statistics`),
+    so a randomly initialised model has O(1) activations like a trained one. Returns the
+    number of BN layers."""
     import numpy as np
 
-    bns = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
-    saved = [layer.momentum for layer in bns]
-    for layer in bns:
-        layer.momentum = 0.0
+    from qgraph.testing import all_layers, realistic_statistics
+
     shape = (8,) + tuple(int(d) for d in model.inputs[0].shape[1:])
-    xb = np.random.default_rng(seed + 1).uniform(-1.0, 1.0, size=shape).astype(np.float32)
-    model(xb, training=True)
-    for layer, m in zip(bns, saved, strict=True):
-        layer.momentum = m
-    return len(bns)
+    realistic_statistics(
+        model, np.random.default_rng(seed + 1).uniform(-1.0, 1.0, size=shape).astype(np.float32)
+    )
+    return sum(type(layer).__name__ == "BatchNormalization" for layer in all_layers(model))
 
 
 def count_ops(data: bytes) -> tuple[int, dict[str, int]]:

@@ -272,21 +272,17 @@ def count_ops(data: bytes) -> dict[str, int]:
 
 
 def calibrate_batchnorm(model, seed: int, n: int = 16) -> int:
-    """Make a randomly initialised model's BN moving statistics realistic: momentum 0,
-    one training-mode forward pass on a seeded random batch, momentum restored."""
-    import keras
+    """BatchNorm statistics from one seeded random batch (`qgraph.testing.realistic_statistics`),
+    so a randomly initialised model has realistic activations. Returns the number of BN layers."""
     import numpy as np
 
-    bns = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
-    saved = [layer.momentum for layer in bns]
-    for layer in bns:
-        layer.momentum = 0.0
+    from qgraph.testing import all_layers, realistic_statistics
+
     shape = (n,) + tuple(int(d) for d in model.inputs[0].shape[1:])
-    x_stats = np.random.default_rng(seed + 1).uniform(-1.0, 1.0, size=shape).astype(np.float32)
-    model(x_stats, training=True)
-    for layer, m in zip(bns, saved, strict=True):
-        layer.momentum = m
-    return len(bns)
+    realistic_statistics(
+        model, np.random.default_rng(seed + 1).uniform(-1.0, 1.0, size=shape).astype(np.float32)
+    )
+    return sum(type(layer).__name__ == "BatchNormalization" for layer in all_layers(model))
 
 
 def keras_predict(model, x, batch: int = 10):

@@ -171,7 +171,9 @@ def summary(rows: list[Row]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", nargs="+", metavar="NAME", help="architectures to run (default: all 40)")
     parser.add_argument("--runs", type=int, default=20, help="timed LiteRT invokes per file (default 20)")
     parser.add_argument("--markdown", metavar="FILE", help="also write the table and summary to FILE")

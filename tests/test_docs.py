@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import qgraph.hookspecs as hookspecs
-from qgraph.frontend.keras import LOWERINGS
+from qgraph.frontend.lowering import LOWERINGS
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

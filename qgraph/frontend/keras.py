@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from qgraph.errors import QGraphError, UnsupportedLayerError
+from qgraph.errors import QGraphError
 from qgraph.frontend import (
     keras_layers,
     keras_layers_1d,
@@ -22,11 +22,11 @@ from qgraph.frontend import (
     keras_ops,
     tf_graph,
 )
-from qgraph.frontend.lowering import LOWERINGS, LowerCtx, lowering_for
+from qgraph.frontend.lowering import LowerCtx, lowering_for
 from qgraph.ir import Graph, Tensor
 from qgraph.plugin_manager import plugin_manager
 
-#: the modules whose `@lowers` functions fill LOWERINGS (imported for that effect).
+#: the modules whose `@lowers` functions fill `lowering.LOWERINGS` (imported for that effect).
 LOWERING_MODULES = (
     keras_layers,
     keras_layers_1d,

@@ -35,12 +35,20 @@ def _bias(ctx: LowerCtx, n: int) -> np.ndarray:
 
 @lowers("Conv2D")
 def _conv2d(ctx):
-    """CONV_2D (+ activation) | padding same/valid, strides, dilation; no groups; a zero bias when use_bias=False"""
+    """CONV_2D, or DEPTHWISE_CONV_2D for one group per channel (+ activation) | padding same/valid, strides, dilation; groups 1 or = input channels; a zero bias when use_bias=False"""
     _check_channels_last(ctx)
     cfg = ctx.layer.get_config()
-    if cfg.get("groups", 1) != 1:
-        raise ctx.fail(f"groups={cfg['groups']} (grouped convolution) is not supported")
-    kernel = ctx.weight("kernel")  # H W I O
+    kernel = ctx.weight("kernel")  # H W I/groups O
+    groups = int(cfg.get("groups", 1))
+    if groups != 1 and groups == ctx.x.shape[-1]:  # ConvNeXt's depthwise step: one group per channel
+        h, w, _, out = kernel.shape
+        spec = _depthwise(ctx, kernel.reshape(h, w, groups, out // groups), _bias(ctx, out))
+        return with_activation(ctx, "DEPTHWISE_CONV_2D", spec.pop("inputs"), **spec)
+    if groups != 1:
+        raise ctx.fail(
+            f"groups={groups} is not supported (supported: 1, or one group per input channel, "
+            "which is a depthwise convolution)"
+        )
     filt = np.ascontiguousarray(kernel.transpose(3, 0, 1, 2))
     ins = [ctx.x, ctx.const("kernel", filt), ctx.const("bias", _bias(ctx, filt.shape[0]))]
     return with_activation(

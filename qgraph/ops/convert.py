@@ -53,6 +53,8 @@ OPS = [
         attrs={"epsilon": REQUIRED},
         shape="same",
         kernel=_batch_norm_kernel,
+        # the same five inputs and `epsilon` (frontend/tf_ops.py refuses is_training=True)
+        tf_ops=("FusedBatchNorm", "FusedBatchNormV3"),
     ),
     OpDef(
         "IDENTITY",

@@ -13,7 +13,13 @@ INT8_V2_RUNTIME = {1: "1.5.0", 2: "1.14.0"}
 
 
 def _binary(
-    op_type: str, options_type: str, cls: type, keras_name: str, runtime: str, version_rule=None
+    op_type: str,
+    options_type: str,
+    cls: type,
+    keras_name: str,
+    runtime: str,
+    version_rule=None,
+    tf_ops: tuple[str, ...] = (),
 ) -> OpDef:
     def encode(op, ctx):
         return OpEncoding(op_type, 1, options_type, options(cls, fusedActivationFunction=fused(op)))
@@ -32,6 +38,7 @@ def _binary(
         version_rule=version_rule,
         min_runtime={1: runtime, 2: "1.14.0", **({3: "1.15.0"} if version_rule else {})},
         kernel=kernel,
+        tf_ops=tf_ops,
     )
 
 
@@ -44,7 +51,7 @@ def _mul_version(op, ctx, version: int) -> int:
     return max(version, 3) if ratio >= 1.0 else version
 
 
-def _max_min(op_type: str, keras_name: str) -> OpDef:
+def _max_min(op_type: str, keras_name: str, tf_op: str) -> OpDef:
     def kernel(ins, a):
         return getattr(keras_ops(), keras_name)(ins[0], ins[1])
 
@@ -57,6 +64,7 @@ def _max_min(op_type: str, keras_name: str) -> OpDef:
         int8_version=2,
         min_runtime={1: "1.14.0", 2: "1.14.0"},
         kernel=kernel,
+        tf_ops=(tf_op,),
     )
 
 
@@ -67,6 +75,7 @@ def _unary(
     runtime: str = "1.5.0",
     int8_version: int = 2,
     fixed_output: tuple[float, int] | None = None,
+    tf_ops: tuple[str, ...] = (),
 ) -> OpDef:
     return OpDef(
         op_type,
@@ -78,6 +87,7 @@ def _unary(
         int8_version=int8_version,
         min_runtime={1: runtime, 2: "1.14.0"} if int8_version == 2 else {1: runtime},
         kernel=kernel,
+        tf_ops=tf_ops,
     )
 
 
@@ -98,20 +108,33 @@ def _softmax_kernel(ins, a):
 
 
 OPS = [
-    _binary("ADD", "AddOptions", S.AddOptionsT, "add", "1.5.0"),
-    _binary("SUB", "SubOptions", S.SubOptionsT, "subtract", "1.6.0"),
-    _binary("MUL", "MulOptions", S.MulOptionsT, "multiply", "1.5.0", version_rule=_mul_version),
-    _max_min("MAXIMUM", "maximum"),
-    _max_min("MINIMUM", "minimum"),
-    _unary("RELU", "max(x, 0)", lambda ins, a: apply_fused(ins[0], "RELU")),
-    _unary("RELU6", "min(max(x, 0), 6)", lambda ins, a: apply_fused(ins[0], "RELU6")),
+    _binary("ADD", "AddOptions", S.AddOptionsT, "add", "1.5.0", tf_ops=("AddV2", "Add")),
+    _binary("SUB", "SubOptions", S.SubOptionsT, "subtract", "1.6.0", tf_ops=("Sub",)),
+    _binary(
+        "MUL", "MulOptions", S.MulOptionsT, "multiply", "1.5.0", version_rule=_mul_version, tf_ops=("Mul",)
+    ),
+    _max_min("MAXIMUM", "maximum", "Maximum"),
+    _max_min("MINIMUM", "minimum", "Minimum"),
+    _unary("RELU", "max(x, 0)", lambda ins, a: apply_fused(ins[0], "RELU"), tf_ops=("Relu",)),
+    _unary("RELU6", "min(max(x, 0), 6)", lambda ins, a: apply_fused(ins[0], "RELU6"), tf_ops=("Relu6",)),
     _unary(
         "RELU_N1_TO_1", "clip(x, -1, 1)", lambda ins, a: apply_fused(ins[0], "RELU_N1_TO_1"), int8_version=1
     ),
     _unary(
-        "LOGISTIC", "sigmoid", lambda ins, a: keras_ops().sigmoid(ins[0]), fixed_output=(1.0 / 256.0, -128)
+        "LOGISTIC",
+        "sigmoid",
+        lambda ins, a: keras_ops().sigmoid(ins[0]),
+        fixed_output=(1.0 / 256.0, -128),
+        tf_ops=("Sigmoid",),
     ),
-    _unary("TANH", "tanh", lambda ins, a: keras_ops().tanh(ins[0]), "1.14.0", fixed_output=(1.0 / 128.0, 0)),
+    _unary(
+        "TANH",
+        "tanh",
+        lambda ins, a: keras_ops().tanh(ins[0]),
+        "1.14.0",
+        fixed_output=(1.0 / 128.0, 0),
+        tf_ops=("Tanh",),
+    ),
     _unary("HARD_SWISH", "x * relu6(x + 3) / 6", lambda ins, a: keras_ops().hard_swish(ins[0]), "1.15.0", 1),
 ]
 OPS += [
@@ -125,6 +148,7 @@ OPS += [
         int8_version=2,
         min_runtime={1: "1.13.1", 2: "1.14.0"},
         kernel=lambda ins, a: keras_ops().leaky_relu(ins[0], negative_slope=a["alpha"]),
+        tf_ops=("LeakyRelu",),  # its `alpha` attribute has the same name
     ),
     OpDef(
         "SOFTMAX",
@@ -137,5 +161,6 @@ OPS += [
         int8_version=2,
         min_runtime=INT8_V2_RUNTIME,
         kernel=_softmax_kernel,
+        tf_ops=("Softmax",),  # TF's Softmax is over the last axis, with beta 1
     ),
 ]

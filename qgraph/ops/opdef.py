@@ -89,8 +89,9 @@ class OpDef:
     kernel: Kernel | None = None
 
     # ---- TensorFlow (lowering a layer from its traced graph, frontend/tf_graph.py) -----------
-    #: TF op names (`tf.raw_ops`) that lower 1:1 to this op: same inputs in the same order, no
-    #: attributes beyond what `tf_attrs` reads. Ops that need more are translated in tf_graph.py.
+    #: TF op names (`tf.raw_ops`) that lower 1:1 to this op: same inputs in the same order; an
+    #: attribute named like a TF attribute (`alpha`, `keep_dims`) is copied from it, the others
+    #: take their defaults. Ops that need more are translated in frontend/tf_ops.py.
     tf_ops: tuple[str, ...] = ()
 
     #: targets that run this op beyond their own op table: how a plugin's op reaches a built-in

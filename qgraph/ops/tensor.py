@@ -42,7 +42,7 @@ def _pool(op_type: str, keras_name: str) -> OpDef:
     )
 
 
-def _reduce(op_type: str, keras_name: str, runtime: str, same_scale: bool) -> OpDef:
+def _reduce(op_type: str, keras_name: str, runtime: str, same_scale: bool, tf_op: str) -> OpDef:
     def encode(op, ctx):
         o = options(S.ReducerOptionsT, keepDims=bool(op.attrs["keep_dims"]))
         return OpEncoding(op_type, 1, "ReducerOptions", o)
@@ -61,6 +61,7 @@ def _reduce(op_type: str, keras_name: str, runtime: str, same_scale: bool) -> Op
         int8_version=2,
         min_runtime={1: runtime, **_V2},
         kernel=kernel,
+        tf_ops=(tf_op,),  # (x, axes) and TF's `keep_dims` attribute, same names
     )
 
 
@@ -131,8 +132,8 @@ OPS = [
     ),
     _pool("MAX_POOL_2D", "max_pool"),
     _pool("AVERAGE_POOL_2D", "average_pool"),
-    _reduce("MEAN", "mean", "1.6.0", same_scale=False),
-    _reduce("REDUCE_MAX", "max", "1.11.0", same_scale=True),
+    _reduce("MEAN", "mean", "1.6.0", same_scale=False, tf_op="Mean"),
+    _reduce("REDUCE_MAX", "max", "1.11.0", same_scale=True, tf_op="Max"),
     OpDef(
         "RESHAPE",
         "new shape from input 1 (the batch dimension kept dynamic)",
@@ -142,6 +143,7 @@ OPS = [
         encode=_encode_reshape,
         decode=_decode_reshape,
         kernel=lambda ins, a: keras_ops().reshape(ins[0], (-1, *[int(d) for d in ins[1]][1:])),
+        tf_ops=("Reshape",),  # new_shape: the folded shape input (frontend/tf_ops.py)
     ),
     OpDef(
         "PAD",
@@ -152,6 +154,7 @@ OPS = [
         int8_version=2,
         min_runtime=_V2,
         kernel=lambda ins, a: keras_ops().pad(ins[0], [[int(p) for p in row] for row in ins[1]]),
+        tf_ops=("Pad",),
     ),
     _resize(
         "RESIZE_BILINEAR",

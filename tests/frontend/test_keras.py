@@ -143,10 +143,9 @@ def test_every_lowering_names_a_class_that_exists():
     """A misspelt class path would never match a layer: the lowering would silently be dead."""
     import keras  # noqa: F401  (the public layer names resolve in keras.layers)
 
-    from qgraph.frontend.lowering import LOWERINGS, _classes, spec_name
-
     import qgraph.emit.keras  # noqa: F401
     import qgraph.quant.layers  # noqa: F401
+    from qgraph.frontend.lowering import LOWERINGS, _classes, spec_name
 
     dead = [spec_name(spec) for spec in LOWERINGS if not _classes(spec)]
     assert not dead, f"lowerings registered for classes that do not exist: {dead}"
@@ -163,7 +162,9 @@ def test_a_keras_op_node_with_a_scalar_is_not_the_merge_layer_of_the_same_name()
     y = keras.layers.ReLU(6.0)(3.0 - x * 2.0) / 6.0 + keras.ops.negative(x)
     model = keras.Model(x, [y])
     sample = np.random.default_rng(0).uniform(-4, 4, (4, 8)).astype(np.float32)
-    assert max_rel_err(run_litert(qgraph.compile(model).tflite, sample), model.predict(sample, verbose=0)) < 1e-6
+    assert (
+        max_rel_err(run_litert(qgraph.compile(model).tflite, sample), model.predict(sample, verbose=0)) < 1e-6
+    )
 
 
 def test_a_subclass_that_overrides_call_is_not_lowered_as_its_base():
