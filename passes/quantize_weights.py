@@ -32,7 +32,12 @@ def runs_in_int8(graph: Graph, op: Op) -> bool:
     QAT model left it out (`is_float(op)`) or TFLite has no int8 kernel for it (`OpDef.int8`)."""
     if is_float(op) or not op_facts(op.type).int8:
         return False
-    acts = [t for t in graph.inputs_of(op) if not t.is_constant] + graph.outputs_of(op)
+    # Integer activations (GATHER's indices) are not quantized: they do not make an op float.
+    acts = [
+        t
+        for t in graph.inputs_of(op) + graph.outputs_of(op)
+        if not t.is_constant and t.dtype not in ("int32", "int64", "bool")
+    ]
     return all(t.quant is not None for t in acts)
 
 

@@ -37,6 +37,18 @@ def _same(a: QuantParams | None, b: QuantParams | None) -> bool:
     )
 
 
+def _keeps_params(graph: Graph, t: Tensor) -> bool:
+    """Whether `t`'s parameters are final: not about to be replaced by its input's when
+    `propagate_same_scale` runs over the pass-through op that writes it."""
+    producer = graph.producer(t)
+    while producer is not None and op_facts(producer.type).same_scale and not is_float(producer):
+        source = graph.inputs_of(producer)[0]
+        if not _same(source.quant, t.quant):
+            return False
+        producer = graph.producer(source)
+    return True
+
+
 class UnifyConcatScales(Pass):
     name = "unify_concat_scales"
     phase = "quantize"
@@ -56,7 +68,8 @@ class UnifyConcatScales(Pass):
             for port, t in enumerate(graph.inputs_of(op)):
                 # No parameters yet (a QAT model's concat input, quantized by the concat's
                 # quantizer): it simply takes the concat's.
-                if _same(t.quant, target):
+                if _same(t.quant, target) and _keeps_params(graph, t):
+                    bound.setdefault(t.name, op.name)
                     continue
                 why = self._why_not_rewrite(graph, t, bound)
                 if why is None:
@@ -80,18 +93,25 @@ class UnifyConcatScales(Pass):
                 not t.is_constant
                 and t.quant is not None
                 and observed_range(t) is not None
-                and (producer is None or (op_facts(producer.type).fixed_output is None and not is_float(producer)))
+                and (
+                    producer is None
+                    or (op_facts(producer.type).fixed_output is None and not is_float(producer))
+                )
             )
 
         links = nx.Graph()
-        for op in graph.ops():
+        pinned: set[str] = set()  # pass-through outputs that will copy a non-joinable input's params
+        for op in graph.ops():  # topological: a chain of pass-through ops pins end to end
             facts = op_facts(op.type)
             if is_float(op) or not (facts.shared_input_scale or facts.same_scale):
                 continue
             out = graph.outputs_of(op)[0]
             ins = graph.inputs_of(op) if facts.shared_input_scale else graph.inputs_of(op)[:1]
+            if facts.same_scale and not (joinable(ins[0]) and ins[0].name not in pinned):
+                pinned.add(out.name)
+                continue
             for t in ins:
-                if joinable(out) and joinable(t):
+                if joinable(out) and joinable(t) and t.name not in pinned:
                     links.add_edge(out.name, t.name, concat=facts.shared_input_scale)
         changed = False
         for group in nx.connected_components(links):
@@ -102,7 +122,9 @@ class UnifyConcatScales(Pass):
             params = activation_params(lo, hi)
             for n in group:
                 graph.tensor(n).quant = copy.deepcopy(params)
-            ctx.log(f"{len(group)} concat-linked tensors share s={float(params.scale[0]):.6g} over [{lo:.4g}, {hi:.4g}]")
+            ctx.log(
+                f"{len(group)} concat-linked tensors share s={float(params.scale[0]):.6g} over [{lo:.4g}, {hi:.4g}]"
+            )
             changed = True
         return changed
 

@@ -102,6 +102,10 @@ MODEL_BUILDERS = {
 }
 
 
+#: what a model's input expects (concat_nested starts with Rescaling(1/127.5, offset=-1): pixels).
+INPUT_RANGES = {"concat_nested": (0.0, 255.0)}
+
+
 class ModelZoo:
     def __init__(self):
         self._cache = {}
@@ -121,7 +125,8 @@ class ModelZoo:
 
     def sample(self, model, n: int = 2, seed: int = 1) -> np.ndarray:
         shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-        return np.random.default_rng(seed).uniform(-1, 1, (n, *shape)).astype(np.float32)
+        lo, hi = INPUT_RANGES.get(model.name, (-1.0, 1.0))
+        return np.random.default_rng(seed).uniform(lo, hi, (n, *shape)).astype(np.float32)
 
 
 @pytest.fixture(scope="session")

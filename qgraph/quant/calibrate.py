@@ -31,7 +31,7 @@ PROGRESS_AFTER_S = 5.0
 
 def observed_tensors(graph: Graph) -> list[str]:
     """Every float activation: graph inputs and op outputs (constants are weights)."""
-    names = list(graph.inputs)
+    names = [n for n in graph.inputs if graph.tensor(n).dtype == "float32"]  # int32 indices stay int32
     for op in graph.ops():
         names += [t.name for t in graph.outputs_of(op) if t.dtype == "float32" and t.name not in names]
     return names

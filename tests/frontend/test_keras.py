@@ -42,7 +42,6 @@ def test_mobilenetv2_lowers_to_expected_op_mix(zoo):
         "MEAN": 1,
         "PAD": 4,
         "RELU6": 35,
-        "SOFTMAX": 1,
     }
     graph, model = qgraph.load(zoo.get("mobilenetv2")), zoo.get("mobilenetv2")
     ir_kernels = sum(t.data.size for t in graph.tensors() if t.is_constant and t.name.endswith("kernel"))

@@ -92,3 +92,61 @@ def test_relu_output_unify_keeps_numerics_of_float_graph():
     before = g.copy()
     run_pass(UnifyConcatScales(), g)
     assert_same_numerics(before, g)
+
+
+def calibrated(t, lo, hi):
+    from qgraph.quant.annotations import set_observed_range
+
+    set_observed_range(t, (lo, hi))
+    t.quant = activation_params(lo, hi)
+    return t
+
+
+def dense_block():
+    """DenseNet's pattern: conv_a -> MAX_POOL -> cat1(pool, b) -> cat2(cat1, c), calibrated."""
+    g, r = Graph("dense_block"), rng()
+    x = calibrated(act(g, "x", (-1, 4, 4, 2)), -1.0, 1.0)
+    _, a = conv2d(g, r, "a", x, (-1, 4, 4, 3), 3)
+    pooled = act(g, "pool:0", (-1, 4, 4, 3))
+    g.add_op(
+        Op("pool", "MAX_POOL_2D", {"filter": (1, 1), "stride": (1, 1), "padding": "SAME"}), [a], [pooled]
+    )
+    _, b = conv2d(g, r, "b", x, (-1, 4, 4, 3), 3)
+    _, c = conv2d(g, r, "c", x, (-1, 4, 4, 3), 3)
+    cat1, cat2 = act(g, "cat1:0", (-1, 4, 4, 6)), act(g, "cat2:0", (-1, 4, 4, 9))
+    g.add_op(Op("cat1", "CONCATENATION", {"axis": 3, "fused": "NONE"}), [pooled, b], [cat1])
+    g.add_op(Op("cat2", "CONCATENATION", {"axis": 3, "fused": "NONE"}), [cat1, c], [cat2])
+    for t, lo, hi in ((a, 0, 1), (pooled, 0, 1), (b, -3, 2), (cat1, -3, 2), (c, 0, 5), (cat2, -3, 5)):
+        calibrated(t, lo, hi)
+    g.inputs, g.outputs = ["x"], ["cat2:0"]
+    return g
+
+
+def test_concat_linked_tensors_share_the_union_of_their_ranges_without_requantize():
+    """The converter's rule: a chain of concats (and pass-through ops into them) is one group."""
+    g = dense_block()
+    changed, ctx = run_pass(UnifyConcatScales(), g)
+    assert changed and "QUANTIZE" not in op_types(g)
+    want = params(g.tensor("cat2:0"))
+    expected = activation_params(-3.0, 5.0)
+    assert want == (float(expected.scale[0]), int(expected.zero_point[0]))
+    assert all(params(g.tensor(n)) == want for n in ("a:0", "pool:0", "b:0", "cat1:0", "c:0"))
+    assert "6 concat-linked tensors share" in messages(ctx)[0]
+
+
+def test_a_pass_through_output_of_a_fixed_range_op_is_requantized_not_regrouped():
+    """LOGISTIC -> RESHAPE -> concat: the RESHAPE will copy LOGISTIC's fixed parameters."""
+    g = dense_block()
+    sig, flat = act(g, "sig:0", (-1, 4, 4, 3)), act(g, "flat:0", (-1, 4, 4, 3))
+    g.add_op(Op("sig", "LOGISTIC"), [g.tensor("c:0")], [sig])
+    g.add_op(
+        Op("flat", "RESHAPE", {"new_shape": (-1, 4, 4, 3)}),
+        [sig, g.const("shape", np.array([-1, 4, 4, 3], np.int32), "int32")],
+        [flat],
+    )
+    calibrated(sig, 0.0, 1.0).quant = fixed_output_params("LOGISTIC")
+    calibrated(flat, 0.0, 1.0)
+    g.set_input(g.op("cat2"), 1, flat)
+    run_pass(UnifyConcatScales(), g)
+    requantized = g.inputs_of(g.op("cat2"))[1]
+    assert g.producer(requantized).type == "QUANTIZE" and params(requantized) == params(g.tensor("cat2:0"))
