@@ -27,6 +27,7 @@ class InsertFloatBoundaries(Pass):
             for op in graph.ops()
             if not runs_in_int8(graph, op) and op.type not in ("QUANTIZE", "DEQUANTIZE")
         ]
+        float_names = {op.name for op in floats}
         for op in floats:
             for port, t in enumerate(graph.inputs_of(op)):
                 if not t.is_constant and t.quant is not None:
@@ -34,6 +35,9 @@ class InsertFloatBoundaries(Pass):
                     graph.add_op(Op(f"{op.name}/dequantize_{port}", "DEQUANTIZE"), [t], [wide])
                     graph.set_input(op, port, wide)
             out = graph.outputs_of(op)[0]
+            readers = graph.consumers(out)
+            if out.name not in graph.outputs and readers and all(r.name in float_names for r in readers):
+                out.quant = None  # read by float ops only: no QUANTIZE/DEQUANTIZE pair inside a float island
             if out.quant is not None:
                 wide = graph.add_tensor(Tensor(f"{out.name}/float", out.shape, "float32"))
                 graph.set_output(op, 0, wide)

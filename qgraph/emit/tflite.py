@@ -30,6 +30,10 @@ TENSOR_TYPES = {
     "bool": S.TensorType.BOOL,
 }
 ALIGNMENT = 16
+#: `Tensor.meta` key of a placeholder for optional inputs an op leaves out: written as input -1.
+ABSENT_INPUT = "tflite.absent_input"
+#: op attribute: input ports the kernel keeps state in (LSTM, RNN), written as variable tensors.
+VARIABLE_INPUTS = "variable_inputs"
 
 
 @dataclass
@@ -71,9 +75,14 @@ def serialize(graph: Graph, description: str = "qgraph") -> bytes:
     for op in ops:
         order += [t.name for t in graph.inputs_of(op) + graph.outputs_of(op)]
     shared: dict[tuple, int] = {}
+    variables = {graph.inputs_of(op)[p].name for op in ops for p in op.attrs.get(VARIABLE_INPUTS, ())}
     for name in dict.fromkeys(order):
+        if graph.tensor(name).meta.get(ABSENT_INPUT):
+            ctx.tensor_index[name] = -1
+            continue
         ctx.tensor_index[name] = len(sub.tensors)
         sub.tensors.append(_tensor(graph.tensor(name), model.buffers, shared))
+        sub.tensors[-1].isVariable = name in variables
 
     encodings = [encode(op, ctx) for op in ops]
     # One operator code per builtin, at the highest version any of its ops needs (as the

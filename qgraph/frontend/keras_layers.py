@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from qgraph.frontend.keras_layers_shuffle import softmax_over
 from qgraph.frontend.lowering import act_name, activation, lowers
 
 
 @lowers("Activation")
 def _activation_layer(ctx):
+    """see Activations below | `linear` becomes IDENTITY (removed)"""
     out = activation(ctx, act_name(ctx.layer), ctx.x)
     return [out if out is not ctx.x else ctx.emit("IDENTITY", [ctx.x])]
 
 
 @lowers("ReLU")
 def _relu(ctx):
+    """RELU, RELU6 or LEAKY_RELU | max_value None or 6; negative_slope without max_value; threshold 0"""
     cfg = ctx.layer.get_config()
     max_value, slope, threshold = (
         cfg.get("max_value"),
@@ -34,17 +37,18 @@ def _relu(ctx):
 
 @lowers("LeakyReLU")
 def _leaky(ctx):
+    """LEAKY_RELU | """
     alpha = ctx.layer.get_config().get("negative_slope", ctx.layer.get_config().get("alpha", 0.3))
     return [ctx.emit("LEAKY_RELU", [ctx.x], alpha=float(alpha))]
 
 
 @lowers("Softmax")
 def _softmax(ctx):
+    """SOFTMAX (TRANSPOSE and RESHAPE around it for other axes) | any axes but the batch axis; no mask"""
+    if ctx.kwargs.get("mask") is not None or len(ctx.args) > 1:
+        raise ctx.fail("a Softmax mask is not supported (supported: unmasked inputs)")
     axis = ctx.layer.get_config().get("axis", -1)
-    axis = axis[0] if isinstance(axis, list | tuple) and len(axis) == 1 else axis
-    if axis not in (-1, len(ctx.x.shape) - 1):
-        raise ctx.fail(f"Softmax over axis {axis} is not supported (only the last axis)")
-    return [ctx.emit("SOFTMAX", [ctx.x], beta=1.0)]
+    return [softmax_over(ctx, ctx.x, tuple(axis) if isinstance(axis, list | tuple) else (axis,))]
 
 
 @lowers(
@@ -58,4 +62,5 @@ def _softmax(ctx):
     "Identity",
 )
 def _identity(ctx):
+    """IDENTITY | removed by remove_identity: computes nothing at inference"""
     return [ctx.emit("IDENTITY", [ctx.x])]

@@ -23,12 +23,11 @@ own QAT layers); `frontend/keras.py` imports all three.
 
 from __future__ import annotations
 
+import importlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-import importlib
-import sys
 
 import numpy as np
 
@@ -173,6 +172,8 @@ def activation(ctx: LowerCtx, fn_name: str, x: Tensor, suffix: str = "") -> Tens
         return emit(simple[fn_name], [x])
     if fn_name == "softmax":
         return emit("SOFTMAX", [x], beta=1.0)
+    if fn_name in ("gelu", "gelu_approximate"):  # keras.activations.gelu is the exact (erf) form
+        return emit("GELU", [x], approximate=fn_name == "gelu_approximate")
     if fn_name in ("silu", "swish"):
         return emit("MUL", [x, emit("LOGISTIC", [x], "sigmoid")], fused="NONE")
     if fn_name == "hard_sigmoid":
@@ -183,7 +184,7 @@ def activation(ctx: LowerCtx, fn_name: str, x: Tensor, suffix: str = "") -> Tens
         return emit("MUL", [clipped, ctx.const(f"{suffix}hs_div", 1.0 / 6.0)], fused="NONE")
     raise ctx.fail(
         f"activation {fn_name!r} is not supported; supported: linear, relu, relu6, sigmoid, tanh, "
-        "softmax, silu/swish, hard_sigmoid, hard_silu/hard_swish"
+        "softmax, silu/swish, hard_sigmoid, hard_silu/hard_swish, gelu, gelu_approximate"
     )
 
 
