@@ -37,7 +37,7 @@ def _relu(ctx):
 
 @lowers("LeakyReLU")
 def _leaky(ctx):
-    """LEAKY_RELU | """
+    """LEAKY_RELU |"""
     alpha = ctx.layer.get_config().get("negative_slope", ctx.layer.get_config().get("alpha", 0.3))
     return [ctx.emit("LEAKY_RELU", [ctx.x], alpha=float(alpha))]
 
