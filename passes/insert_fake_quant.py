@@ -30,6 +30,7 @@ from qgraph.quant.annotations import (
     QuantizerSpec,
     WeightFakeQuant,
     fake_quant_of,
+    is_float,
     mark_float,
     set_fake_quant,
     set_quantizers,
@@ -63,7 +64,9 @@ class InsertFakeQuant(Pass):
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         select = ctx.option("select") or (lambda op: True)
         bits, wbits = ctx.option("activation_bits"), ctx.option("weight_bits")
-        quantized_ops = {op.name for op in graph.ops() if select(op)}
+        quantized_ops = {
+            op.name for op in graph.ops() if select(op) and not is_float(op)
+        }  # frontend-kept float ops
         quantizers: dict[str, QuantizerSpec] = {}
 
         def wants(t: Tensor) -> bool:

@@ -9,8 +9,10 @@ and needs no requantize between its layers (each one adds rounding error). Other
 inputs: their producers then write at that scale directly. Where an
 input cannot take them (its producer has fixed or pass-through output parameters, or the
 tensor is already bound to another concat with other parameters), a requantizing
-QUANTIZE is inserted for that input only and the report says so. MAXIMUM / MINIMUM share
-the same rule.
+QUANTIZE is inserted for that input only and the report says so. A constant input
+(`MINIMUM(x, 1e7)`) is written at the shared parameters, saturating, as the converter does:
+a QUANTIZE of a constant would be evaluated by LiteRT as the zero point. MAXIMUM / MINIMUM
+share the same rule.
 
     >>> UnifyConcatScales().run(graph, ctx)  # conv_a, conv_b -> CONCATENATION: conv_a, conv_b write at concat's q
 """
@@ -71,6 +73,12 @@ class UnifyConcatScales(Pass):
                 if _same(t.quant, target) and _keeps_params(graph, t):
                     bound.setdefault(t.name, op.name)
                     continue
+                if t.is_constant:  # a constant is simply written at the shared parameters (saturating)
+                    own = graph.const(graph.unique_name(f"{op.name}/input_{port}"), t.data, t.dtype)
+                    own.quant = copy.deepcopy(target)
+                    graph.set_input(op, port, own)
+                    changed = True
+                    continue
                 why = self._why_not_rewrite(graph, t, bound)
                 if why is None:
                     t.quant = copy.deepcopy(target)
@@ -130,8 +138,6 @@ class UnifyConcatScales(Pass):
 
     @staticmethod
     def _why_not_rewrite(graph: Graph, t: Tensor, bound: dict[str, str]) -> str | None:
-        if t.is_constant:
-            return "it is a constant"
         producer = graph.producer(t)
         if producer is not None and op_facts(producer.type).fixed_output is not None:
             return f"{producer.type} has fixed output parameters"

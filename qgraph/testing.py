@@ -116,6 +116,19 @@ def run_litert(tflite: bytes, *inputs: np.ndarray) -> np.ndarray | list[np.ndarr
     return stacked[0] if len(stacked) == 1 else stacked
 
 
+def run_signature(tflite: bytes, model: Any, *inputs: np.ndarray) -> np.ndarray:
+    """Run a file through its serving signature with inputs given by `model.inputs`' names
+    (a converter file's input order is its own), sample by sample; the first output."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_content=bytes(tflite)).get_signature_runner("serving_default")
+    names = [t.name for t in model.inputs]
+    outs = [
+        runner(**{k: x[i : i + 1] for k, x in zip(names, inputs, strict=True)}) for i in range(len(inputs[0]))
+    ]
+    return np.concatenate([next(iter(o.values())) for o in outs])
+
+
 def _to_file_dtype(x: np.ndarray, detail: dict) -> np.ndarray:
     dtype = detail["dtype"]
     scale, zero = detail["quantization"]
@@ -139,9 +152,15 @@ def converter_int8(model: Any, samples: np.ndarray | list[np.ndarray]) -> bytes:
     many = isinstance(samples, list | tuple)
     n = len(samples[0]) if many else len(samples)
 
-    def representative():
+    names = [t.name for t in model.inputs]
+
+    def representative():  # by name: the converter orders a multi-input file's inputs its own way
         for i in range(n):
-            yield [s[i : i + 1] for s in samples] if many else [samples[i : i + 1]]
+            yield (
+                {k: s[i : i + 1] for k, s in zip(names, samples, strict=True)}
+                if many
+                else [samples[i : i + 1]]
+            )
 
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]

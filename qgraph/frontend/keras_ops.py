@@ -113,3 +113,10 @@ def _activation_op(fn_name: str):
 
 for _path, _fn_name in _ACTIVATIONS.items():
     lowers(_path)(_activation_op(_fn_name))
+
+
+@lowers(f"{_NN}.Gelu")
+def _gelu(ctx: LowerCtx) -> list[Tensor]:
+    """GELU | keras.ops.gelu(x, approximate=...): the tanh form unless approximate=False, as Keras"""
+    (x,) = _operands(ctx, 1)
+    return [activation(ctx, "gelu_approximate" if getattr(ctx.layer, "approximate", True) else "gelu", x)]

@@ -181,3 +181,19 @@ def test_a_subclass_that_overrides_call_is_not_lowered_as_its_base():
     fn, why = lowering_for(Doubled(4))
     assert fn is None and "overrides call()" in why
     assert lowering_for(Renamed(4))[0] is lowering_for(keras.layers.Dense(4))[0]
+
+
+@pytest.mark.parametrize("approximate", [True, False])
+def test_keras_ops_gelu_keeps_its_form(approximate):
+    import keras
+
+    from qgraph.testing import max_rel_err, run_litert
+
+    x = keras.Input((16,))
+    model = keras.Model(x, keras.ops.gelu(keras.layers.Dense(16)(x), approximate=approximate))
+    sample = np.random.default_rng(0).normal(0, 2, (4, 16)).astype(np.float32)
+    graph = qgraph.load(model)
+    assert [op.attrs.get("approximate") for op in graph.ops() if op.type == "GELU"] == [approximate]
+    assert (
+        max_rel_err(run_litert(qgraph.compile(model).tflite, sample), model.predict(sample, verbose=0)) < 1e-5
+    )

@@ -4,14 +4,11 @@ TFLiteConverter's SQNR, same calibration, minus 1 dB)."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import numpy as np
 import pytest
 
 import qgraph
-from qgraph.testing import converter_int8, max_rel_err, run_litert, sqnr_db
+from qgraph.testing import converter_int8, max_rel_err, run_litert, run_signature, sqnr_db
 
 FLOAT_TOL = 1e-5
 INT8_MARGIN_DB = 1.0
@@ -44,37 +41,6 @@ def _masks(r, n: int, t: int, s: int) -> np.ndarray:
     m = (r.uniform(size=(n, t, s)) > 0.3).astype(np.float32)
     m[..., 0] = 1.0  # every query sees at least one key (a fully masked row is tested on its own)
     return m
-
-
-def _converter_int8_by_name(model, samples: list[np.ndarray]) -> bytes:
-    """TFLiteConverter's int8 file for a multi-input model, calibrated with inputs given by name
-    (the converter orders a multi-input file's inputs its own way)."""
-    import tensorflow as tf
-
-    names = [t.name for t in model.inputs]
-
-    def representative():
-        for i in range(len(samples[0])):
-            yield {n: s[i : i + 1] for n, s in zip(names, samples, strict=True)}
-
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = representative
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        return conv.convert()
-
-
-def _run_by_name(tflite: bytes, model, samples: list[np.ndarray]) -> np.ndarray:
-    """Run a converter file through its signature, inputs by name, sample by sample."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    runner = Interpreter(model_content=tflite).get_signature_runner("serving_default")
-    names = [t.name for t in model.inputs]
-    outs = [
-        runner(**{n: s[i : i + 1] for n, s in zip(names, samples, strict=True)})
-        for i in range(len(samples[0]))
-    ]
-    return np.concatenate([next(iter(o.values())) for o in outs])
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +127,7 @@ def test_cross_attention_with_mask_int8_runs_the_masked_softmax_in_float(cross_a
     assert {g.producer(t).type for t in g.inputs_of(masked)} == {"DEQUANTIZE"}
     assert [op.type for op in g.consumers(g.outputs_of(softmax)[0])] == ["QUANTIZE"]
     ours = sqnr_db(run_litert(result.tflite, *held_out), ref)
-    theirs = sqnr_db(_run_by_name(_converter_int8_by_name(model, calibration), model, held_out), ref)
+    theirs = sqnr_db(run_signature(converter_int8(model, calibration), model, *held_out), ref)
     # the converter's int8 masked scores share one scale with -1e9, which leaves no step for them
     assert ours >= theirs - INT8_MARGIN_DB and ours > 25.0, (
         f"qgraph {ours:.2f} dB vs TFLiteConverter {theirs:.2f} dB"
@@ -266,5 +232,5 @@ def test_dot_and_repeat_vector_int8_is_no_worse_than_the_converter():
     result = qgraph.compile(model, "cpu", "int8", representative_data=calibration)
     assert result.report.ops_by_type["QUANTIZE"] == 3 and result.report.ops_by_type["DEQUANTIZE"] == 1
     ours = sqnr_db(run_litert(result.tflite, *held_out), ref)
-    theirs = sqnr_db(_run_by_name(_converter_int8_by_name(model, calibration), model, held_out), ref)
+    theirs = sqnr_db(run_signature(converter_int8(model, calibration), model, *held_out), ref)
     assert ours >= theirs - INT8_MARGIN_DB, f"qgraph {ours:.2f} dB vs TFLiteConverter {theirs:.2f} dB"

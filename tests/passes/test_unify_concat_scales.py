@@ -150,3 +150,15 @@ def test_a_pass_through_output_of_a_fixed_range_op_is_requantized_not_regrouped(
     run_pass(UnifyConcatScales(), g)
     requantized = g.inputs_of(g.op("cat2"))[1]
     assert g.producer(requantized).type == "QUANTIZE" and params(requantized) == params(g.tensor("cat2:0"))
+
+
+def test_a_constant_input_is_written_at_the_shared_parameters_not_requantized():
+    g = Graph("clamp")
+    x = calibrated(act(g, "x", (-1, 4)), -1.0, 1.0)
+    y = calibrated(act(g, "y", (-1, 4)), -1.0, 1.0)
+    g.add_op(Op("min", "MINIMUM"), [x, g.const("ceiling", np.full((4,), 1e7, np.float32))], [y])
+    g.inputs, g.outputs = ["x"], ["y"]
+    run_pass(UnifyConcatScales(), g)
+    const_in = g.inputs_of(g.op("min"))[1]
+    assert "QUANTIZE" not in op_types(g) and const_in.is_constant
+    assert params(const_in) == params(y)
