@@ -20,6 +20,7 @@ def qgraph_passes():
         insert_float_boundaries,
         insert_io_quantize,
         materialize_int8,
+        merge_duplicate_ops,
         propagate_same_scale,
         quantize_activations,
         quantize_weights,
@@ -29,6 +30,7 @@ def qgraph_passes():
 
     return [
         remove_identity.RemoveIdentity(),
+        merge_duplicate_ops.MergeDuplicateOps(),
         fold_pad.FoldPad(),
         fold_batchnorm.FoldBatchNorm(),
         fold_constant_scale.FoldConstantScale(),
