@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import qgraph
-from qgraph.testing import converter_int8, max_rel_err, run_litert, sqnr_db
+from qgraph.testing import converter_int8, max_rel_err, realistic_statistics, run_litert, sqnr_db
 
 MEAN, STD = np.array([0.5, -1.0, 2.0, 0.0], np.float32), np.array([1.0, 2.0, 0.5, 3.0], np.float32)
 
@@ -56,6 +56,19 @@ def _models():
             L.Conv1D(6, 3, activation="relu"),
             L.Cropping1D((1, 3)),
         ),
+        # A keyword-spotting-style audio model: 1-D convolutions over time, BatchNorm, pooling.
+        "audio_kws": model(
+            "audio_kws",
+            seq,
+            L.Normalization(mean=MEAN, variance=STD**2),
+            L.Conv1D(16, 5, strides=2, padding="same", use_bias=False),
+            L.BatchNormalization(),
+            L.ReLU(),
+            L.MaxPooling1D(2),
+            L.Conv1D(24, 3, padding="same", activation="relu"),
+            L.GlobalAveragePooling1D(),
+            L.Dense(10),
+        ),
         "conv2d_transpose": model(
             "conv2d_transpose",
             img,
@@ -77,11 +90,19 @@ def cases():
         # The Normalization models see data with the statistics they normalize away.
         calib = (MEAN + STD * rng.normal(size=(48, *shape))).astype(np.float32)
         test = (MEAN + STD * rng.normal(size=(16, *shape))).astype(np.float32)
+        realistic_statistics(m, calib)  # BatchNorm statistics from data (audio_kws)
         out[name] = (m, calib, test, m.predict(test, verbose=0), converter_int8(m, calib))
     return out
 
 
-NAMES = ["conv1d", "depthwise_separable_conv1d", "pooling1d", "normalization_pad_crop1d", "conv2d_transpose"]
+NAMES = [
+    "conv1d",
+    "depthwise_separable_conv1d",
+    "pooling1d",
+    "normalization_pad_crop1d",
+    "audio_kws",
+    "conv2d_transpose",
+]
 
 
 @pytest.mark.parametrize("name", NAMES)
