@@ -45,9 +45,17 @@ class MergeDuplicateOps(Pass):
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         seen: dict[tuple, Op] = {}
         merged = 0
+        # A recurrent op's state tensors must stay separate buffers, even when computed alike.
+        state = {
+            graph.inputs_of(op)[port].name
+            for op in graph.ops()
+            for port in op.attrs.get("variable_inputs", ())
+        }
         for op in graph.ops():  # topological: an op's inputs are already merged when it is reached
             outputs = graph.outputs_of(op)
-            if "variable_inputs" in op.attrs or any(graph.is_graph_output(t) for t in outputs):
+            if "variable_inputs" in op.attrs or any(
+                graph.is_graph_output(t) or t.name in state for t in outputs
+            ):
                 continue
             key = (
                 op.type,

