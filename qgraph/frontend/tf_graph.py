@@ -19,7 +19,7 @@ differ, a value depends on the batch (a Tensordot's [batch * 64, 4] reshape) and
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from qgraph.frontend.lowering import LowerCtx
 from qgraph.frontend.tf_ops import BATCHES, TRANSLATORS, Folded, fold, foldable
@@ -101,7 +101,8 @@ class Walk:
         self.emitted: list[str] = []
         for ph, t in zip(graph.inputs, ir_inputs, strict=False):
             self.values[ph.name] = t
-            self.dims[t.name] = tuple(tuple(b if d < 0 else d for d in t.shape) for b in BATCHES)
+            one, two = (tuple(b if d < 0 else d for d in t.shape) for b in BATCHES)
+            self.dims[t.name] = (one, two)
         variables = {id(v.handle): v for v in graph.variables}
         for external, internal in graph.captures:
             held = variables.get(id(external))
@@ -143,10 +144,10 @@ class Walk:
         if missing:
             raise self.ctx.fail(f"TF op {op.name!r} reads {missing}, which no lowered op produced")
         ins = [self.values[t.name] for t in op.inputs]
-        result = None
+        result: Any = None
         if ins and all(isinstance(v, Folded) for v in ins) and foldable(op):
             try:
-                result = fold(op, ins)
+                result = fold(op, cast("list[Folded]", ins))
             except Exception as e:  # noqa: BLE001 (an op TF cannot run eagerly is one qgraph cannot fold)
                 raise self.unmapped(op, f" on constants (folding failed: {e})") from e
         elif op.type in TRANSLATORS:
@@ -227,7 +228,9 @@ class Walk:
         shape = tuple(a if a == b else -1 for a, b in zip(d1, d2, strict=True))
         suffix = self.final.get(op.name, _suffix(op.name))
         out = self.ctx.emit(op_type, inputs, shape, suffix, **attrs)
-        self.emitted.append(self.ctx.graph.producer(out).name)
+        producer = self.ctx.graph.producer(out)
+        assert producer is not None
+        self.emitted.append(producer.name)
         out.shape = shape  # emit() reads a scalar's () as "the layer's shape"
         dtype = op.outputs[0].dtype.name
         out.dtype = dtype if dtype in ("int32", "int64", "bool", "int8", "uint8") else "float32"

@@ -110,7 +110,7 @@ def _cast(w: Walk, op):
 def _shape(w: Walk, op):
     dims = w.dims[w.ir(op.inputs[0]).name]
     dtype = op.outputs[0].dtype.as_numpy_dtype
-    fn = {"Shape": np.array, "Size": np.prod, "Rank": len}[op.type]
+    fn: Any = {"Shape": np.array, "Size": np.prod, "Rank": len}[op.type]
     return Folded(np.asarray(fn(dims[0]), dtype), np.asarray(fn(dims[1]), dtype))
 
 
@@ -217,6 +217,7 @@ def _matmul(w: Walk, op):
         # keeps the leading dims (and a MUL before it can fold into its weights); the dead
         # RESHAPE is dropped at the end of the walk, the one back becomes a no-op.
         dims = tuple((*d[:-1], len(weights)) for d in src_dims)
+        assert source is not None  # src_dims was read from it
         return w.emit("FULLY_CONNECTED", [source, *consts], op, dims=dims, fused="NONE", keep_num_dims=True)
     return w.emit("FULLY_CONNECTED", [a, *consts], op, fused="NONE", keep_num_dims=False)
 
