@@ -64,9 +64,8 @@ class InsertFakeQuant(Pass):
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         select = ctx.option("select") or (lambda op: True)
         bits, wbits = ctx.option("activation_bits"), ctx.option("weight_bits")
-        quantized_ops = {
-            op.name for op in graph.ops() if select(op) and not is_float(op)
-        }  # frontend-kept float ops
+        # Ops the frontend keeps float (a masked attention softmax) are not simulated in int8.
+        quantized_ops = {op.name for op in graph.ops() if select(op) and not is_float(op)}
         quantizers: dict[str, QuantizerSpec] = {}
 
         def wants(t: Tensor) -> bool:

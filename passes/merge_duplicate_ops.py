@@ -14,8 +14,9 @@ outputs, and ops whose state is a variable tensor, are kept.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
+
+import numpy as np
 
 from qgraph.ir import Graph, Op, Tensor
 from qgraph.pipeline import Pass, PassContext
@@ -23,10 +24,16 @@ from qgraph.quant.annotations import observed_range
 
 
 def _input_key(t: Tensor) -> tuple:
-    if t.data is None:
-        return ("tensor", t.name)
-    data = t.data.tobytes()
-    return ("const", t.dtype, tuple(t.shape), hashlib.sha1(data).hexdigest())
+    # A constant's values are compared only when everything else matches (`_same_constants`):
+    # hashing every conv's weights would cost more than the rest of a float compile.
+    return ("tensor", t.name) if t.data is None else ("const", t.dtype, tuple(t.shape))
+
+
+def _same_constants(graph: Graph, a: Op, b: Op) -> bool:
+    return all(
+        x is y or x.data is None or y.data is None or np.array_equal(x.data, y.data)
+        for x, y in zip(graph.inputs_of(a), graph.inputs_of(b), strict=True)
+    )
 
 
 def _attr_key(value: Any) -> Any:
@@ -43,7 +50,7 @@ class MergeDuplicateOps(Pass):
     after = ("remove_identity",)
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
-        seen: dict[tuple, Op] = {}
+        seen: dict[tuple, list[Op]] = {}
         merged = 0
         # A recurrent op's state tensors must stay separate buffers, even when computed alike.
         state = {
@@ -64,8 +71,10 @@ class MergeDuplicateOps(Pass):
                 # a QAT model's learned ranges: copies that trained different ranges stay apart
                 tuple((repr(observed_range(t)), repr(t.quant)) for t in outputs),
             )
-            first = seen.setdefault(key, op)
-            if first is op:
+            alike = seen.setdefault(key, [])
+            first = next((other for other in alike if _same_constants(graph, other, op)), None)
+            if first is None:
+                alike.append(op)
                 continue
             graph.remove_op(op, remove_dead_tensors=False)
             for dup, kept in zip(outputs, graph.outputs_of(first), strict=True):

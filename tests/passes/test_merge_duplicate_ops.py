@@ -73,3 +73,25 @@ def test_state_tensors_of_a_recurrent_op_stay_separate():
     g.inputs, g.outputs = ["x"], ["y"]
     changed, _ = run_pass(MergeDuplicateOps(), g)
     assert not changed and op_types(g).count("RELU") == 2
+
+
+def test_constant_inputs_merge_only_when_their_values_are_equal():
+    g = Graph("scales")
+    x = act(g, "x", (-1, 4))
+    outs = []
+    for name, value in (("twice_a", 2.0), ("twice_b", 2.0), ("thrice", 3.0)):
+        y = act(g, f"{name}:0", (-1, 4))
+        g.add_op(
+            Op(name, "MUL", {"fused": "NONE"}),
+            [x, g.const(f"{name}/c", np.full((4,), value, np.float32))],
+            [y],
+        )
+        outs.append(y)
+    total = act(g, "total", (-1, 4))
+    g.add_op(Op("sum", "ADD", {"fused": "NONE"}), outs[:2], [act(g, "pair", (-1, 4))])
+    g.add_op(Op("sum2", "ADD", {"fused": "NONE"}), [g.tensor("pair"), outs[2]], [total])
+    g.inputs, g.outputs = ["x"], ["total"]
+    before = g.copy()
+    changed, _ = run_pass(MergeDuplicateOps(), g)
+    assert changed and sorted(op.name for op in g.ops() if op.type == "MUL") == ["thrice", "twice_a"]
+    assert_same_numerics(before, g)
