@@ -10,6 +10,8 @@ import qgraph
 def qgraph_passes():
     from qgraph.passes import (
         calibrate,
+        check_compression,
+        cluster_weights,
         dynamic_range,
         float16_weights,
         fold_batchnorm,
@@ -21,7 +23,9 @@ def qgraph_passes():
         insert_io_quantize,
         materialize_int8,
         merge_duplicate_ops,
+        preserve_constraints,
         propagate_same_scale,
+        prune_weights,
         quantize_activations,
         quantize_weights,
         remove_identity,
@@ -35,6 +39,9 @@ def qgraph_passes():
         fold_batchnorm.FoldBatchNorm(),
         fold_constant_scale.FoldConstantScale(),
         fuse_activation.FuseActivation(),
+        prune_weights.PruneWeights(),
+        cluster_weights.ClusterWeights(),
+        preserve_constraints.PreserveConstraints(),
         calibrate.Calibrate(),
         quantize_activations.QuantizeActivations(),
         unify_concat_scales.UnifyConcatScales(),
@@ -45,5 +52,6 @@ def qgraph_passes():
         insert_io_quantize.InsertIOQuantize(),
         materialize_int8.MaterializeInt8(),
         dynamic_range.DynamicRange(),
+        check_compression.CheckCompression(),
         float16_weights.Float16Weights(),
     ]

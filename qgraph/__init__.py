@@ -4,6 +4,7 @@ import qgraph
 g = qgraph.load(model)                       # Keras model or .keras/.h5 path -> Graph
 print(g.dump())
 result = qgraph.compile(model, target="cpu", output="model.tflite")
+qat = qgraph.quantize_model(qgraph.prune(model))  # trainable: pruning, clustering, QAT
 """
 
 from qgraph.errors import (
@@ -28,6 +29,7 @@ from qgraph.targets import Target
 __version__ = "0.1.0"
 
 from qgraph.api import compile, load, to_keras  # noqa: E402  (api imports the names above)
+from qgraph.compress.api import cluster, prune  # noqa: E402
 
 # Importing these registers qgraph's Keras layers (IROp, ActivationQuantizer), so that
 # `keras.models.load_model` reads a saved QAT model after a plain `import qgraph`.
@@ -58,12 +60,14 @@ __all__ = [
     "UnsupportedLayerError",
     "UnsupportedOpError",
     "__version__",
+    "cluster",
     "compile",
     "hookimpl",
     "lint",
     "load",
     "op_def",
     "op_defs",
+    "prune",
     "quantize_model",
     "register_plugin",
     "to_keras",

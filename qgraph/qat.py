@@ -26,6 +26,7 @@ def quantize_model(
     activation_bits: int = 8,
     representative_data: Any = None,
     target: str = "cpu",
+    preserve: Sequence[str] | str | None = None,
 ) -> Any:
     """Return a Keras 3 model with fake-quant where `target`'s int8 kernels quantize.
 
@@ -37,6 +38,9 @@ def quantize_model(
       export runs 8-bit activations only and says so for 16.
     - `representative_data` (optional, any form `compile` takes) initializes the ranges
       from a calibration run; otherwise the first training batch does.
+    - `preserve`: the weight constraints training keeps (PQAT, CQAT, PCQAT): None keeps
+      those `qgraph.prune` / `qgraph.cluster` set; ("sparsity",), ("clusters",) or both also
+      find them in any model's weights (exact zeros; few distinct values); () drops them.
     Accepts Keras 3 and tf-keras models, Sequential, Functional and nested.
     """
     import qgraph
@@ -48,6 +52,14 @@ def quantize_model(
         raise OptionError(f"weight_bits={weight_bits} is not supported; choose 2 to 8")
     if activation_bits not in (8, 16):
         raise OptionError(f"activation_bits={activation_bits} is not supported; choose 8 or 16")
+    if isinstance(preserve, str):
+        preserve = (preserve,)
+    unknown = sorted(set(preserve or ()) - {"sparsity", "clusters"})
+    if unknown:
+        raise OptionError(
+            f"preserve={tuple(preserve or ())!r}: {', '.join(map(repr, unknown))} is not a "
+            "constraint; choose from 'sparsity' and 'clusters'"
+        )
     graph = qgraph.load(model)
     ctx = PassContext(
         get_target(target).configured({}),
@@ -56,9 +68,10 @@ def quantize_model(
             "select": _selector(layers),
             "weight_bits": int(weight_bits),
             "activation_bits": int(activation_bits),
+            "preserve": None if preserve is None else tuple(preserve),
         },
     )
-    PassManager.from_plugins().run(graph, ctx, phases=("import", "optimize", "quantize"))
+    PassManager.from_plugins().run(graph, ctx, phases=("import", "optimize", "compress", "quantize"))
     if representative_data is not None:
         from qgraph.quant.annotations import quantizers, set_quantizers
         from qgraph.quant.calibrate import calibrate
@@ -70,7 +83,7 @@ def quantize_model(
                 lo, hi = ranges[name]
                 specs[name] = replace(spec, init=(min(lo, 0.0), max(hi, 0.0)))
         set_quantizers(graph, specs)
-    qat = to_keras(graph, fake_quant=True, name=f"{graph.name}_qat")
+    qat = to_keras(graph, fake_quant=True, name=f"{graph.name}_qat", constraints=True)
     qat.qgraph_report = ctx.records  # what the passes did, for the curious
     return qat
 

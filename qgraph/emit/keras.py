@@ -15,6 +15,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from qgraph.compress.constraints import WeightConstraint, constraint_of
+from qgraph.compress.training import ConstrainedWeight
 from qgraph.errors import UnsupportedOpError
 from qgraph.ir import Graph, Op, Tensor
 from qgraph.ops import op_def
@@ -34,6 +36,7 @@ class IROp(keras.layers.Layer):
         ports: list[dict],
         weight_fq: dict | None = None,
         float_op: bool = False,
+        constraints: dict | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -54,8 +57,14 @@ class IROp(keras.layers.Layer):
                     trainable=p.get("trainable", True),
                     dtype="float32",
                 )
+        # {port: WeightConstraint config}: pruned and/or clustered weights (qgraph.compress).
+        self.constraint_configs = {int(k): dict(v) for k, v in (constraints or {}).items()}
+        self.constrained = {
+            port: ConstrainedWeight(self, port, tuple(self.ports[port]["shape"]), config)
+            for port, config in self.constraint_configs.items()
+        }
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         inputs = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
         values, it = [], iter(inputs)
         for i, p in enumerate(self.ports):
@@ -63,6 +72,8 @@ class IROp(keras.layers.Layer):
                 values.append(next(it))
             elif p["kind"] == "weight":
                 w = self.port_weights[i]
+                if i in self.constrained:
+                    w = self.constrained[i](w, training)
                 values.append(w if i not in self.weight_fq else fake_quant_weight(w, **self.weight_fq[i]))
             else:
                 values.append(np.asarray(p["value"], dtype=p["dtype"]))
@@ -76,6 +87,7 @@ class IROp(keras.layers.Layer):
             "ports": self.ports,
             "weight_fq": {str(k): v for k, v in self.weight_fq.items()},
             "float_op": self.float_op,
+            "constraints": {str(k): v for k, v in self.constraint_configs.items()},
         }
 
 
@@ -95,11 +107,16 @@ def fake_quant_weight(w, axis: int | None, bits: int, affine: bool = False):
 
 
 def to_keras(
-    graph: Graph, outputs: Sequence[str] | None = None, name: str | None = None, fake_quant: bool = False
+    graph: Graph,
+    outputs: Sequence[str] | None = None,
+    name: str | None = None,
+    fake_quant: bool = False,
+    constraints: bool = False,
 ) -> keras.Model:
     """Build a Keras model computing `graph` (outputs: graph outputs, or the named tensors).
     With `fake_quant`, the annotations of the `insert_fake_quant` pass become quantizer
-    layers and weight fake-quantization (the QAT model)."""
+    layers and weight fake-quantization (the QAT model); with `constraints`, the weight
+    constraints (pruning masks and schedules, clusters) train with the model."""
     from qgraph.quant.layers import ActivationQuantizer
 
     specs = quantizers(graph) if fake_quant else {}
@@ -129,12 +146,14 @@ def to_keras(
         publish(tname, kt)
     names: set[str] = set()
     for op in graph.ops():
-        layer, call_inputs, weights = _layer_for(graph, op, names, fake_quant)
+        layer, call_inputs, weights, constrained = _layer_for(graph, op, names, fake_quant, constraints)
         # A concat reads its inputs raw: its own output quantizer rounds them all at once.
         args = [raw[t.name] if reads_raw(op, t) else values[t.name] for t in call_inputs]
         out = layer(args)
         for port, w in weights.items():
             layer.port_weights[port].assign(w)
+        for port, c in constrained.items():
+            layer.constrained[port].load(layer.port_weights[port], c, weights[port])
         publish(graph.outputs_of(op)[0].name, out)
     wanted = list(outputs) if outputs is not None else graph.outputs
     missing = [n for n in wanted if n not in values]
@@ -144,8 +163,8 @@ def to_keras(
 
 
 def _layer_for(
-    graph: Graph, op: Op, names: set[str], fake_quant: bool = False
-) -> tuple[IROp, list[Tensor], dict[int, np.ndarray]]:
+    graph: Graph, op: Op, names: set[str], fake_quant: bool = False, constraints: bool = False
+) -> tuple[IROp, list[Tensor], dict[int, np.ndarray], dict[int, WeightConstraint]]:
     if len(graph.outputs_of(op)) != 1:
         raise UnsupportedOpError(
             f"op {op.name!r} ({op.type}) has {len(graph.outputs_of(op))} outputs; "
@@ -154,6 +173,7 @@ def _layer_for(
     ports: list[dict[str, Any]] = []
     call_inputs: list[Tensor] = []
     weights: dict[int, np.ndarray] = {}
+    constrained: dict[int, WeightConstraint] = {}
     for i, t in enumerate(graph.inputs_of(op)):
         if t.data is None:
             ports.append({"kind": "input"})
@@ -161,6 +181,9 @@ def _layer_for(
         elif t.data.dtype.kind == "f":
             ports.append({"kind": "weight", "shape": list(t.shape), "name": _safe(t.name.split("/")[-1])})
             weights[i] = t.data.astype(np.float32)
+            c = constraint_of(t) if constraints else None
+            if c is not None:
+                constrained[i] = c
         else:
             ports.append({"kind": "const", "value": t.data.tolist(), "dtype": str(t.data.dtype)})
     if not call_inputs:
@@ -177,9 +200,10 @@ def _layer_for(
         ports,
         weight_fq=wfq,
         float_op=is_float(op),
+        constraints={p: c.to_config() for p, c in constrained.items()},
         name=layer_name,
     )
-    return layer, call_inputs, weights
+    return layer, call_inputs, weights, constrained
 
 
 def _jsonable(attrs: dict) -> dict:

@@ -1,11 +1,13 @@
 """Lowerings of qgraph's own layers, so a QAT model (from `quantize_model`, trained, saved
 or reloaded) loads back into the IR: `IROp` becomes its op again, and an
-`ActivationQuantizer` becomes the learned range of the tensors it quantizes (no op)."""
+`ActivationQuantizer` becomes the learned range of the tensors it quantizes (no op). A
+pruned or clustered weight (`qgraph.prune`, `qgraph.cluster`) keeps its constraint."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from qgraph.compress.constraints import set_constraint
 from qgraph.errors import QGraphError
 from qgraph.frontend.lowering import LowerCtx, lowers
 from qgraph.ir import Op, Tensor
@@ -27,9 +29,15 @@ def _ir_op(ctx: LowerCtx) -> list[Tensor]:
         if spec["kind"] == "input":
             inputs.append(next(it))
         elif spec["kind"] == "weight":
-            inputs.append(
-                ctx.const(spec.get("name", f"w{port}"), np.asarray(layer.port_weights[port].numpy()))
-            )
+            weight = layer.port_weights[port]
+            if port not in layer.constrained:
+                inputs.append(ctx.const(spec.get("name", f"w{port}"), np.asarray(weight.numpy())))
+                continue
+            # A pruned or clustered weight: the values the model computes with, and the
+            # constraint (mask, centroids, latent weights) for PQAT/CQAT and the export check.
+            effective, constraint = layer.constrained[port].annotation(weight)
+            inputs.append(ctx.const(spec.get("name", f"w{port}"), effective))
+            set_constraint(inputs[-1], constraint)
         else:
             inputs.append(
                 ctx.const(f"c{port}", np.asarray(spec["value"], dtype=spec["dtype"]), spec["dtype"])

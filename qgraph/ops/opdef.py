@@ -60,6 +60,10 @@ class OpDef:
     input_channel_axis: int | None = None
     #: can carry a fused activation (`fuse_activation` may fold a RELU* into it).
     fuses_activation: bool = False
+    #: the constant input that pruning and clustering constrain (qgraph.prune / qgraph.cluster).
+    compress_port: int | None = None
+    #: compressed when the user names no layers (False: depthwise kernels, left alone as tfmot does).
+    compress_by_default: bool = True
 
     # ---- quantization role (shared/specs/tflite-format.md) --------------------------------
     #: TFLite has an int8 kernel for it. False: in an int8 graph the op stays a float island

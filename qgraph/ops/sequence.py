@@ -136,6 +136,7 @@ OPS = [
         attrs={"axis": 0, "batch_dims": 0},
         # The int8 kernel copies bytes: the output carries the input's (the table's) parameters.
         same_scale=True,
+        compress_port=0,
         tflite_builtin="GATHER",
         encode=_encode_gather,
         decode=_decode_gather,

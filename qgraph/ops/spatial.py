@@ -66,6 +66,7 @@ OPS: list[OpDef] = [
         "SLICE",
         "the block of size input 2 (-1: to the end) at offsets input 1",
         same_scale=True,
+        compress_port=1,
         tflite_builtin="SLICE",
         encode=lambda op, ctx: OpEncoding("SLICE", 1, "SliceOptions", S.SliceOptionsT()),
         int8_version=2,
