@@ -35,7 +35,7 @@ class PruneWeights(Pass):
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         base: Pruning = ctx.option("pruning") or Pruning()
-        changed = False
+        changed, skipped = False, []
         for cw in compressible_weights(graph, ctx.option("select")):
             w, old = cw.tensor.data, constraint_of(cw.tensor)
             assert w is not None
@@ -45,10 +45,11 @@ class PruneWeights(Pass):
                 )
             pruning = replace(base, input_axis=cw.input_axis)
             if pruning.m_by_n is not None and w.shape[cw.input_axis] % pruning.m_by_n[1]:
-                ctx.log(
+                skipped.append(
                     f"left {cw.layer} dense: {w.shape[cw.input_axis]} input channels are not a multiple "
                     f"of {pruning.m_by_n[1]} ({pruning.m_by_n[0]}:{pruning.m_by_n[1]} sparsity)"
                 )
+                ctx.log(skipped[-1])
                 continue
             if pruning.block != (1, 1) and w.ndim != 2:
                 ctx.log(
@@ -64,7 +65,10 @@ class PruneWeights(Pass):
             )
             changed = True
         if not changed:
-            raise OptionError("no layer has weights to prune (Conv, Dense, Embedding, attention kernels)")
+            raise OptionError(
+                "; ".join(skipped)
+                or "no layer has weights to prune (Conv, Dense, Embedding, attention kernels)"
+            )
         return changed
 
 

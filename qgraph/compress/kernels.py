@@ -80,20 +80,14 @@ def _m_by_n_mask(a, m: int, n: int, axis: int):
     return ops.moveaxis(ops.reshape(keep, shape), -1, axis)
 
 
-def with_zero(centroids, c: Clustering):
-    """The centroids a weight may take: the trained ones, plus the pinned 0 of `preserve_sparsity`."""
-    if not c.preserve_sparsity:
-        return centroids
-    zero = ops.zeros_like(centroids[..., :1])
-    return ops.concatenate([zero, centroids], axis=-1)
-
-
 def cluster_weights(w: Any, centroids: Any, c: Clustering):
     """Every weight replaced by its nearest centroid (per channel along `c.axis` with
     `c.per_channel`). The gradient reaches the centroids summed per cluster and the latent
-    weights straight through, as tfmot's clustering does."""
+    weights straight through, as tfmot's clustering does. With `preserve_sparsity` the pinned
+    zero is not among them: the mask zeroes the pruned weights, and a kept weight stays
+    nonzero however small (it would otherwise be pruned by the back door)."""
     w = ops.convert_to_tensor(w, "float32")
-    table = with_zero(ops.convert_to_tensor(centroids, "float32"), c)
+    table = ops.convert_to_tensor(centroids, "float32")
     if not c.per_channel:
         index = ops.argmin(ops.abs(ops.expand_dims(w, -1) - table), axis=-1)
         clustered = ops.take(table, index)

@@ -47,10 +47,11 @@ class IROp(keras.layers.Layer):
         assert kernel is not None  # op_def(needs="kernel") refuses an op without one
         self._compute = kernel
         self.op_type, self.attrs, self.ports = op_type, dict(attrs), [dict(p) for p in ports]
-        self.port_weights: dict[int, Any] = {}
+        # String keys: TensorFlow's SavedModel export (TFLiteConverter) refuses int-keyed dicts.
+        self._by_port: dict[str, Any] = {}
         for i, p in enumerate(self.ports):
             if p["kind"] == "weight":
-                self.port_weights[i] = self.add_weight(
+                self._by_port[str(i)] = self.add_weight(
                     name=p.get("name", f"w{i}"),
                     shape=tuple(p["shape"]),
                     initializer="zeros",
@@ -58,11 +59,21 @@ class IROp(keras.layers.Layer):
                     dtype="float32",
                 )
         # {port: WeightConstraint config}: pruned and/or clustered weights (qgraph.compress).
-        self.constraint_configs = {int(k): dict(v) for k, v in (constraints or {}).items()}
-        self.constrained = {
-            port: ConstrainedWeight(self, port, tuple(self.ports[port]["shape"]), config)
-            for port, config in self.constraint_configs.items()
+        self.constraint_configs = {str(k): dict(v) for k, v in (constraints or {}).items()}
+        self._constrained_by_port = {
+            str(port): ConstrainedWeight(self, port, tuple(self.ports[port]["shape"]), config)
+            for port, config in ((int(k), v) for k, v in self.constraint_configs.items())
         }
+
+    @property
+    def port_weights(self) -> dict[int, Any]:
+        """{input port: its weight variable}."""
+        return {int(k): v for k, v in self._by_port.items()}
+
+    @property
+    def constrained(self) -> dict[int, ConstrainedWeight]:
+        """{input port: its constraint (pruning mask, clusters)}, for the constrained weights."""
+        return {int(k): v for k, v in self._constrained_by_port.items()}
 
     def call(self, inputs, training=None):
         inputs = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
@@ -71,9 +82,9 @@ class IROp(keras.layers.Layer):
             if p["kind"] == "input":
                 values.append(next(it))
             elif p["kind"] == "weight":
-                w = self.port_weights[i]
-                if i in self.constrained:
-                    w = self.constrained[i](w, training)
+                w = self._by_port[str(i)]
+                if str(i) in self._constrained_by_port:
+                    w = self._constrained_by_port[str(i)](w, training)
                 values.append(w if i not in self.weight_fq else fake_quant_weight(w, **self.weight_fq[i]))
             else:
                 values.append(np.asarray(p["value"], dtype=p["dtype"]))
@@ -87,7 +98,7 @@ class IROp(keras.layers.Layer):
             "ports": self.ports,
             "weight_fq": {str(k): v for k, v in self.weight_fq.items()},
             "float_op": self.float_op,
-            "constraints": {str(k): v for k, v in self.constraint_configs.items()},
+            "constraints": dict(self.constraint_configs),
         }
 
 
