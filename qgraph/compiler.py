@@ -21,6 +21,8 @@ from qgraph.quant.annotations import has_learned_ranges
 from qgraph.targets import Incompatibility, Target, all_targets, get_target
 
 QUANTIZE_MODES = ("float", "dynamic", "float16", "int8")
+#: the pass modes that are not `compile` quantize modes: the verbs that run those passes.
+MODE_NAMES = {"qat": "qgraph.quantize_model (QAT)", "prune": "qgraph.prune", "cluster": "qgraph.cluster"}
 
 
 @dataclass
@@ -161,9 +163,7 @@ def _when(p: Pass) -> str | None:
     """When pass `p` runs, from its `modes` and `targets` (None: not restricted by them)."""
     parts = []
     if p.modes is not None:
-        parts.append(
-            " or ".join("qgraph.quantize_model (QAT)" if m == "qat" else f"quantize={m!r}" for m in p.modes)
-        )
+        parts.append(" or ".join(MODE_NAMES.get(m, f"quantize={m!r}") for m in p.modes))
     if p.targets is not None:
         parts.append("target " + " or ".join(repr(t) for t in p.targets))
     return " on ".join(parts) or None

@@ -1,4 +1,5 @@
-"""Docs stay true: hooks.md matches hookspecs.py, write-a-pass.md runs, layers.md lists the table."""
+"""Docs stay true: hooks.md matches hookspecs.py, the pages' examples run (write-a-pass, quantization,
+qat, collab), layers.md lists the table."""
 
 from __future__ import annotations
 
@@ -59,6 +60,17 @@ def test_qat_page_example_runs(tmp_path, monkeypatch, capsys):
     line = capsys.readouterr().out.strip().splitlines()[-1]
     agreement = float(line.rsplit(" ", 1)[-1].rstrip("%")) / 100
     assert agreement >= 0.99, line
+
+
+def test_collab_page_flow_runs_and_its_int8_file_keeps_zeros_and_clusters(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    exec(compile(python_blocks(DOCS / "collab.md")[0], "docs/collab.md", "exec"), {"__name__": "collab_doc"})
+    assert (tmp_path / "digits_pcqat_int8.tflite").exists()
+    lines = capsys.readouterr().out.strip().splitlines()
+    checked = [line for line in lines if "distinct per channel" in line]
+    assert len(checked) == 5 and all("50.0% zeros" in line and "(8 clusters)" in line for line in checked)
+    accuracy = float(lines[-1].split()[4].rstrip("%,")) / 100
+    assert accuracy > 0.9, lines[-1]
 
 
 def test_hooks_page_custom_op_compiles_and_runs(tmp_path, monkeypatch, capsys):

@@ -15,6 +15,9 @@ BUILTIN_ORDER = [
     "fold_batchnorm",
     "fold_constant_scale",
     "fuse_activation",
+    "prune_weights",
+    "cluster_weights",
+    "preserve_constraints",
     "calibrate",
     "quantize_activations",
     "unify_concat_scales",
@@ -25,6 +28,7 @@ BUILTIN_ORDER = [
     "insert_io_quantize",
     "materialize_int8",
     "dynamic_range",
+    "check_compression",
     "float16_weights",
 ]
 

@@ -199,3 +199,28 @@ def test_a_tf_keras_model_is_pruned_and_clustered(zoo):
     assert max_rel_err(run_litert(result.tflite, x), clustered.predict(x, verbose=0)) < 1e-4
     checked = next(r for r in result.report.passes if r.name == "check_compression").messages
     assert checked and all("<=" in m and "zeros" in m for m in checked)
+
+
+def test_layers_with_several_kernels_embeddings_and_attention_are_clustered():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    tokens = keras.Input((12,), dtype="int32")
+    x = keras.layers.Embedding(50, 32, name="embed")(tokens)
+    x = keras.layers.MultiHeadAttention(2, 16, name="mha")(x, x)
+    x = keras.layers.Reshape((12, 32, 1))(x)
+    x = keras.layers.SeparableConv2D(8, 3, padding="same", name="sep")(x)
+    out = keras.layers.Dense(4, name="head")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(tokens, out)
+    samples = np.random.default_rng(0).integers(0, 50, (8, 12)).astype(np.int32)
+    clustered = qgraph.cluster(qgraph.prune(model, sparsity=0.5), clusters=4, preserve_sparsity=True)
+    result = qgraph.compile(clustered, quantize="float")
+    assert max_rel_err(run_litert(result.tflite, samples), clustered.predict(samples, verbose=0)) < 1e-4
+    checked = next(r for r in result.report.passes if r.name == "check_compression").messages
+    layers = sorted({m.split()[0].split("_")[0] for m in checked})
+    # the table, MHA's four projections, the pointwise half of the separable conv, the head
+    assert layers == ["embed", "head", "mha", "sep"] and len(checked) == 7, checked
+    assert all("50.0% zeros" in m and int(m.split("<= ")[1].split()[0]) <= 4 for m in checked)
+    graph = qgraph.load(result.tflite)
+    depthwise = [op for op in graph.ops() if op.type == "DEPTHWISE_CONV_2D"]
+    assert depthwise and np.unique(graph.inputs_of(depthwise[0])[1].data).size > 4
