@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from qgraph.compress.constraints import WeightConstraint, constraint_of
+from qgraph.compress.stats import tensor_stats, zero_of
 from qgraph.errors import QGraphError
 from qgraph.ir import Graph, Tensor
 from qgraph.pipeline import Pass, PassContext
@@ -35,20 +36,9 @@ class CheckCompression(Pass):
         return False
 
 
-def _zero(t: Tensor) -> np.ndarray | float:
-    if t.quant is None or t.dtype not in ("int8", "uint8", "int16"):
-        return 0.0
-    zp = np.asarray(t.quant.zero_point)
-    if zp.size <= 1:
-        return float(zp.ravel()[0]) if zp.size else 0.0
-    shape = [1] * t.data.ndim  # type: ignore[union-attr]
-    shape[t.quant.axis or 0] = zp.size
-    return zp.reshape(shape)
-
-
 def _check(t: Tensor, c: WeightConstraint, layer: str) -> str:
     data = np.asarray(t.data)
-    zero = _zero(t)
+    zero = zero_of(t)
     parts = []
     if c.mask is not None:
         pruned = ~np.asarray(c.mask)
@@ -61,8 +51,7 @@ def _check(t: Tensor, c: WeightConstraint, layer: str) -> str:
         parts.append(f"{np.mean(data == zero):.1%} zeros (mask {pruned.mean():.1%})")
     if c.clustering is not None:
         axis = t.quant.axis if t.quant is not None and t.quant.axis is not None else c.clustering.axis
-        rows = np.sort(np.moveaxis(data, axis, 0).reshape(data.shape[axis], -1), axis=1)
-        per_channel = int((np.diff(rows, axis=1) != 0).sum(axis=1).max()) + 1  # TODO stats
+        per_channel = tensor_stats(data, axis, zero)[2]
         if per_channel > c.clustering.clusters:
             raise QGraphError(
                 f"layer {layer!r}: an output channel of {t.name!r} has {per_channel} distinct values, more "

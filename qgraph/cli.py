@@ -9,7 +9,9 @@ import sys
 
 EPILOG = """examples:
   qgraph demo                                   train a digits CNN, compile it per target, verify in LiteRT
-  qgraph inspect model.keras                    ops by type, tensors, parameters, sizes
+  qgraph inspect model.keras                    ops by type, tensors, parameters, sizes, and per
+                                                weight tensor its sparsity and distinct values
+  qgraph inspect model.tflite                   the same for any .tflite (qgraph's or the converter's)
   qgraph inspect model.keras --dump             the whole IR, one line per op
   qgraph compile model.keras -o model.tflite    float TFLite for the CPU
   qgraph compile model.keras -o m.tflite --quantize int8 --calibration samples.npy
@@ -89,14 +91,18 @@ def _parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser(
         "inspect",
-        help="summarize a model's IR (ops, tensors, parameters, sizes)",
-        description="Load a model into qgraph's IR and print its summary.",
+        help="summarize a model's IR (ops, tensors, parameters, sizes, weight sparsity)",
+        description="Load a model into qgraph's IR and print its summary: ops by type, inputs, "
+        "outputs, and a table of every weight tensor with its shape, dtype, sparsity (the share "
+        "of exact zeros; a quantized tensor's zero point) and distinct values, in the whole tensor "
+        "and at most in one output channel (pruned weights show as sparsity, clustered ones as "
+        "few distinct values per channel), then the sparsity of all weights together.",
     )
     i.add_argument(
         "input", help="a .keras or .h5 Keras model file, or a .tflite file (qgraph's or the converter's)"
     )
     i.add_argument("--dump", action="store_true", help="print the full IR, one line per op")
-    i.add_argument("--json", action="store_true", help="print the summary as JSON")
+    i.add_argument("--json", action="store_true", help="print the summary, weight table included, as JSON")
     i.add_argument(
         "--optimize",
         action="store_true",
@@ -201,7 +207,10 @@ def _parse_options(items: list[str], target: str) -> dict:
 
 
 def _inspect(args) -> int:
+    from dataclasses import asdict
+
     import qgraph
+    from qgraph.compress.stats import weight_stats
 
     g = qgraph.load(args.input)
     if args.optimize:
@@ -210,7 +219,9 @@ def _inspect(args) -> int:
 
         PassManager.from_plugins().run(g, PassContext(get_target("cpu")), phases=("import", "optimize"))
     s = g.summary()
+    weights = weight_stats(g)
     if args.json:
+        s["weights"] = [asdict(w) for w in weights]
         print(json.dumps(s, indent=2))
     elif args.dump:
         print(g.dump(), end="")
@@ -224,11 +235,47 @@ def _inspect(args) -> int:
         print("ops by type:")
         for t, n in s["ops_by_type"].items():
             print(f"  {t:26s} {n}")
+        _print_weight_table(weights)
     return 0
 
 
+def _print_weight_table(weights: list) -> None:
+    """One line per weight tensor, columns cut to fit: its name (what names a weight in a
+    Keras model, qgraph's file and the converter's alike, e.g. `conv/kernel`; a converter's
+    `;`-joined fused name by its first part; less the prefix all share), op type, shape,
+    dtype, share of zeros, distinct values in all of it and at most in one output channel
+    ("-": no channel axis)."""
+    size = sum(w.size for w in weights)
+    zeros = sum(w.zeros for w in weights)
+    print(
+        f"weights: {len(weights)} tensors, {size:,} values, "
+        f"{zeros / size if size else 0.0:.1%} zero (sparsity of all weights)"
+    )
+    if not weights:
+        return
+    names = [w.tensor.split(";")[0] for w in weights]
+    prefix = os.path.commonprefix(names)
+    prefix = prefix[: prefix.rfind("/") + 1]
+    print(
+        f"  {'weight tensor' + (' in ' + prefix if prefix else ''):40s} {'op type':17s} {'shape':14s} "
+        f"{'dtype':7s} {'sparsity':>8s} {'distinct':>9s} {'max/chan':>8s}"
+    )
+    for w, name in zip(weights, names, strict=True):
+        shape = "x".join(map(str, w.shape))
+        per_channel = "-" if w.channel_axis is None else f"{w.distinct_per_channel:,}"
+        print(
+            f"  {_cut(name[len(prefix) :], 40):40s} {_cut(w.op_type, 17):17s} {_cut(shape, 14):14s} "
+            f"{w.dtype:7s} {w.sparsity:8.1%} {w.distinct:9,} {per_channel:>8s}"
+        )
+
+
+def _cut(text: str, width: int) -> str:
+    """`text` in at most `width` characters, keeping its end (the specific part of a name)."""
+    return text if len(text) <= width else "..." + text[-(width - 3) :]
+
+
 def _passes(args) -> int:
-    from qgraph.compiler import describe_options
+    from qgraph.compiler import MODE_NAMES, describe_options
     from qgraph.pipeline import PassManager
 
     print(f"{'#':>3}  {'phase':9s} {'pass':22s} {'from':22s} rewrite")
@@ -237,7 +284,7 @@ def _passes(args) -> int:
         print(f"{k:3d}  {p.phase:9s} {p.name:22s} {item.source:22s} {p.doc}")
         when = []
         if p.modes is not None:
-            when.append("quantize " + ", ".join("QAT (quantize_model)" if m == "qat" else m for m in p.modes))
+            when.append(", ".join(MODE_NAMES.get(m, f"quantize {m}") for m in p.modes))
         if p.targets is not None:
             when.append("target " + ", ".join(p.targets))
         indent = " " * 16

@@ -153,3 +153,58 @@ def test_calibration_npz_keyed_by_input_name(model_file, zoo, tmp_path, capsys):
         == 2
     )
     assert "lacks inputs ['pixels']" in capsys.readouterr().err
+
+
+def _weight_rows(text: str) -> dict[str, list[str]]:
+    """`qgraph inspect`'s weight table: tensor name -> the other columns."""
+    lines = text.splitlines()
+    start = next(k for k, line in enumerate(lines) if "max/chan" in line) + 1
+    return {line.split()[0]: line.split()[1:] for line in lines[start:] if line.startswith("  ")}
+
+
+def test_inspect_shows_sparsity_and_distinct_values_per_weight_tensor(tmp_path, capsys):
+    import json
+
+    import qgraph
+    from qgraph.compress.stats import weight_stats
+    from tests.compress.test_stats import pruned_clustered_model, samples
+
+    model = pruned_clustered_model()  # conv kernel 50% zeros, dense 4 values per output channel
+    path = tmp_path / "pruned_clustered.tflite"
+    qgraph.compile(model, quantize="int8", representative_data=samples(256, seed=1), output=str(path))
+    held_out = samples(8, seed=2)
+    assert rel_err(run_tflite(path.read_bytes(), held_out), model.predict(held_out, verbose=0)) < 0.05
+
+    assert main(["inspect", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "weights: 2 tensors, 984 values, 11.0% zero (sparsity of all weights)" in text
+    assert "CONV_2D" in text.split("weights:")[0]  # the summary above the table is still there
+    rows = _weight_rows(text)
+    conv = next(s for s in weight_stats(qgraph.load(path)) if s.op_type == "CONV_2D")
+    distinct = [str(conv.distinct), str(conv.distinct_per_channel)]
+    assert rows == {
+        "conv/kernel": ["CONV_2D", "8x3x3x3", "int8", "50.0%", *distinct],
+        "dense/kernel": ["FULLY_CONNECTED", "6x128", "int8", "0.0%", rows["dense/kernel"][4], "4"],
+    }
+    assert main(["inspect", str(path), "--json"]) == 0
+    weights = json.loads(capsys.readouterr().out)["weights"]
+    assert [(w["tensor"], w["sparsity"], w["distinct_per_channel"]) for w in weights] == [
+        ("conv/kernel", 0.5, conv.distinct_per_channel),
+        ("dense/kernel", 0.0, 4),
+    ]
+
+
+def test_inspect_weight_table_of_a_keras_file(model_file, capsys):
+    assert main(["inspect", str(model_file)]) == 0
+    text = capsys.readouterr().out
+    assert "weights: 7 tensors, 11,624 values, 0.0% zero" in text
+    rows = _weight_rows(text)
+    assert rows["conv2d_1/kernel"][:5] == ["CONV_2D", "8x3x3x3", "float32", "0.0%", "216"]
+    assert rows["separable_conv2d/depthwise_kernel"][-1] == "9"  # depthwise: per channel on axis 3
+    assert rows["dense/kernel"][:2] == ["FULLY_CONNECTED", "10x1024"]
+
+
+def test_inspect_help_says_it_shows_weight_sparsity(capsys):
+    with pytest.raises(SystemExit):
+        main(["inspect", "--help"])
+    assert "sparsity" in capsys.readouterr().out

@@ -66,7 +66,6 @@ OPS: list[OpDef] = [
         "SLICE",
         "the block of size input 2 (-1: to the end) at offsets input 1",
         same_scale=True,
-        compress_port=1,
         tflite_builtin="SLICE",
         encode=lambda op, ctx: OpEncoding("SLICE", 1, "SliceOptions", S.SliceOptionsT()),
         int8_version=2,
@@ -84,6 +83,7 @@ OPS: list[OpDef] = [
         output_channel_axis=0,
         # no input_channel_axis: passes that fold a scale into a reader's input read port 0.
         fuses_activation=True,
+        compress_port=1,
         tflite_builtin="TRANSPOSE_CONV",
         encode=_encode_transpose_conv,
         int8_version=2,
