@@ -54,10 +54,9 @@ class ClusterWeights(Pass):
                 mask = None
             centroids = centroids_for(w, c, mask)
             effective = as_numpy(cluster_weights(w, centroids, c))
-            if mask is not None:
-                effective = effective * mask
             pruning = None
-            if mask is not None:
+            if mask is not None:  # the zeros stay, as a fixed mask
+                effective = effective * mask
                 pruning = Pruning(float(1 - mask.mean()), schedule="fixed", input_axis=cw.input_axis)
             cw.tensor.data = effective.astype(w.dtype)
             set_constraint(cw.tensor, WeightConstraint(pruning, c, mask=mask, centroids=centroids, latent=w))

@@ -115,16 +115,11 @@ class WeightConstraint:
         object.__setattr__(self, "centroids", _frozen(self.centroids, "float32"))
         object.__setattr__(self, "latent", _frozen(self.latent, "float32"))
 
-    @property
-    def has_mask(self) -> bool:
-        return self.mask is not None
-
     def to_config(self) -> dict[str, Any]:
         """The `constraints` entry of an `IROp` layer's config (arrays excluded)."""
         return {
             "pruning": None if self.pruning is None else self.pruning.to_config(),
             "clustering": None if self.clustering is None else self.clustering.to_config(),
-            "mask": self.mask is not None,
         }
 
     def describe(self) -> str:

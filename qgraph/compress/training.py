@@ -30,7 +30,6 @@ class ConstrainedWeight:
     """The constraint of port `port` of `layer` (an `IROp`), built from its config entry."""
 
     def __init__(self, layer: Any, port: int, shape: tuple[int, ...], config: dict[str, Any]) -> None:
-        self.config = dict(config)
         self.pruning = Pruning.from_config(config["pruning"]) if config.get("pruning") else None
         self.clustering = Clustering.from_config(config["clustering"]) if config.get("clustering") else None
         common = dict(trainable=False, dtype="float32")
