@@ -114,11 +114,13 @@ clustering and cluster-preserving QAT graphs):
           in a temporary folder that both processes read, so both see identical
           arrays).
 
-Schedule (the same on both sides; keras.utils.set_random_seed(--seed) /
-tf_keras.utils.set_random_seed(--seed) before building and before every fit):
+Schedule (the same on both sides; keras.utils.set_random_seed(seed) /
+tf_keras.utils.set_random_seed(seed) before building and before every fit):
   baseline   --float-epochs (8) epochs, Adam(--float-lr 3e-3), batch --batch-size (32),
-             sparse categorical cross-entropy. The two frameworks draw different
-             initial weights from the same seed, so the two baselines differ.
+             sparse categorical cross-entropy. Both start from the same initial
+             weights (Keras 3's under the seed, handed to tf-keras by layer name
+             through a .npz); shuffling and dropout still differ between frameworks,
+             so run several --seeds to see the noise.
   pruned     50% constant sparsity from step 0, masks every 100 steps;
              --finetune-epochs (3) epochs Adam(--finetune-lr 1e-3). The same
              arguments do not prune at the same steps: tfmot's first mask update
@@ -238,12 +240,38 @@ def dscnn_l(keras_module=None, name: str = "ds_cnn_l"):
     return keras.Model(inp, out, name=name)
 
 
-def build(key: str, keras_module=None):
+def build(key: str, keras_module=None, init: str | None = None):
+    """Model `key` built with `keras_module` (default Keras 3); with `init`, the initial
+    weights are read from that .npz (see write_initial_weights), so both tools start the
+    baseline from the same numbers."""
+    import numpy as np
+
     from qgraph.demo import digits_cnn
 
-    if key == "dscnn":
-        return dscnn_l(keras_module)
-    return digits_cnn(key == "concat", keras_module=keras_module)
+    model = (
+        dscnn_l(keras_module) if key == "dscnn" else digits_cnn(key == "concat", keras_module=keras_module)
+    )
+    if init is not None:
+        saved = np.load(init)
+        for layer in model.layers:
+            # By layer name and position: tf-keras lists a model's trainable weights before its
+            # moving statistics, Keras 3 layer by layer; within a layer both use the same order.
+            current = layer.get_weights()
+            if current:
+                layer.set_weights([saved[f"{layer.name}/{i}"] for i in range(len(current))])
+    return model
+
+
+def write_initial_weights(key: str, seed: int, path: str) -> None:
+    """Keras 3's initial weights for model `key` under `seed`, by layer name, into `path`."""
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(seed)
+    model = build(key)
+    np.savez(
+        path, **{f"{layer.name}/{i}": w for layer in model.layers for i, w in enumerate(layer.get_weights())}
+    )
 
 
 def upsample_bilinear(x, out_h: int, out_w: int):
@@ -620,7 +648,7 @@ def tfmot_worker(cfg: dict[str, Any]) -> dict[str, Any]:
             return untimed[0]
 
         def build(self, key):
-            return build(key, keras)
+            return build(key, keras, cfg["init"][key])
 
         def wrap(self, kind, model, key, notes):
             KPP = C.CentroidInitialization.KMEANS_PLUS_PLUS
@@ -722,7 +750,7 @@ class QgraphSide:
         return 0.0
 
     def build(self, key):
-        return build(key)
+        return build(key, init=self.cfg["init"][key])
 
     def wrap(self, kind, model, key, notes):
         q = self.qgraph
@@ -985,6 +1013,106 @@ def pruning_note(n_train: int, batch_size: int, epochs: int, frequency: int = 10
 # ----------------------------------------------------------------------------- main
 
 
+def run_seed(
+    args: argparse.Namespace, seed: int, q_status: str | None
+) -> tuple[dict[str, Any], list[str], int]:
+    """Both tools on every model for one seed: data split, initial weights, shuffling.
+    Returns ({tool: {"models": ...}}, the weight-statistics cross-check, training samples)."""
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="qgraph_collab_bench_") as workdir:
+        tflite_dir = os.path.join(args.save_tflite, f"seed{seed}") if args.save_tflite else workdir
+        os.makedirs(tflite_dir, exist_ok=True)
+        data_path = os.path.join(workdir, "data.npz")
+        write_data(seed, data_path)
+        n_train = len(load_data("concat", data_path)[1])
+        init = {key: os.path.join(workdir, f"init_{key}.npz") for key in args.models}
+        for key, path in init.items():
+            write_initial_weights(key, seed, path)
+        cfg = {
+            "seed": seed,
+            "models": args.models,
+            "float_epochs": args.float_epochs,
+            "float_lr": args.float_lr,
+            "finetune_epochs": args.finetune_epochs,
+            "finetune_lr": args.finetune_lr,
+            "qat_epochs": args.qat_epochs,
+            "qat_lr": args.qat_lr,
+            "batch_size": args.batch_size,
+            "calib": args.calib,
+            "data": data_path,
+            "init": init,
+            "tflite_dir": tflite_dir,
+        }
+        if "tfmot" in args.tools:
+            log(f"[tfmot] seed {seed}: subprocess with TF_USE_LEGACY_KERAS=1")
+            results["tfmot"] = run_worker(cfg)
+        if not q_status:
+            side = QgraphSide(cfg)
+            results["qgraph"] = {"models": {key: run_stages(side, key, cfg, "qgraph") for key in args.models}}
+        checks = [f"seed {seed}: {c}" for c in cross_check(results)]
+    return results, checks, n_train
+
+
+def seeds_table(runs: list[dict[str, Any]], seeds: list[int], models: list[str]) -> str:
+    """Per model and column over the seeds: each tool's int8 LiteRT accuracy (mean ± standard
+    deviation, points), the mean paired difference and the mean gzip ratio."""
+    import numpy as np
+
+    def values(tool, key, stage, f):
+        out = []
+        for res in runs:
+            r = res.get(tool, {}).get("models", {}).get(key, {}).get("columns", {}).get(stage, {})
+            try:
+                out.append(f(r))
+            except (KeyError, TypeError):
+                return None
+        return np.array(out, np.float64)
+
+    def msd(v):
+        return "n/a" if v is None else f"{v.mean():.2f} ± {v.std(ddof=1) if v.size > 1 else 0.0:.2f}"
+
+    lines = [
+        f"### Over seeds {', '.join(map(str, seeds))}: INT8 LiteRT accuracy (%, mean ± sd) and gzip ratio",
+        "",
+        "| model | | " + " | ".join(h for _, h in COLUMNS) + " |",
+        "|---|---|" + "---:|" * len(COLUMNS),
+    ]
+    for key in models:
+        acc = {
+            t: {k: values(t, key, k, lambda r: r["int8_acc"] * 100) for k, _ in COLUMNS}
+            for t in ("qgraph", "tfmot")
+        }
+        gz = {
+            t: {k: values(t, key, k, lambda r: float(r["gzip"])) for k, _ in COLUMNS}
+            for t in ("qgraph", "tfmot")
+        }
+        rows = (
+            ("qgraph", [msd(acc["qgraph"][k]) for k, _ in COLUMNS]),
+            ("tfmot", [msd(acc["tfmot"][k]) for k, _ in COLUMNS]),
+            (
+                "Δ points (paired)",
+                [
+                    "n/a"
+                    if acc["qgraph"][k] is None or acc["tfmot"][k] is None
+                    else msd(acc["qgraph"][k] - acc["tfmot"][k])
+                    for k, _ in COLUMNS
+                ],
+            ),
+            (
+                "gzip ratio",
+                [
+                    "n/a"
+                    if gz["qgraph"][k] is None or gz["tfmot"][k] is None
+                    else f"{(gz['qgraph'][k] / gz['tfmot'][k]).mean():.3f}"
+                    for k, _ in COLUMNS
+                ],
+            ),
+        )
+        for i, (label, cells) in enumerate(rows):
+            lines.append(f"| {PRETTY[key] if i == 0 else ''} | {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
@@ -997,10 +1125,12 @@ def main(argv: list[str] | None = None) -> int:
         "clustering and CQAT) (default: %(default)s)",
     )
     p.add_argument(
-        "--seed",
+        "--seeds",
         type=int,
-        default=0,
-        help="seed for data split, weights and shuffling (default: %(default)s)",
+        nargs="+",
+        default=[0],
+        help="seeds for data split, initial weights and shuffling; with several, a table of means "
+        "and standard deviations over the seeds comes first (default: %(default)s)",
     )
     p.add_argument(
         "--float-epochs", type=int, default=8, help="baseline training epochs (default: %(default)s)"
@@ -1056,7 +1186,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in env:
         print(f"- {line}")
     print(
-        f"- seed {args.seed}; baseline {args.float_epochs} epochs Adam {args.float_lr:g}; prune/cluster "
+        f"- seeds {', '.join(map(str, args.seeds))}; baseline {args.float_epochs} epochs Adam {args.float_lr:g}; prune/cluster "
         f"fine-tune {args.finetune_epochs} epochs Adam {args.finetune_lr:g}; QAT family {args.qat_epochs} "
         f"epochs Adam {args.qat_lr:g}; batch {args.batch_size}; PTQ calibration {args.calib} samples\n",
         flush=True,
@@ -1067,40 +1197,13 @@ def main(argv: list[str] | None = None) -> int:
     if q_status and "qgraph" in args.tools:
         q_status = f"the qgraph API is not there yet: missing {q_status}"
         log(f"[qgraph] {q_status}; running the tfmot side only")
-    results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="qgraph_collab_bench_") as workdir:
-        tflite_dir = args.save_tflite or workdir
-        os.makedirs(tflite_dir, exist_ok=True)
-        data_path = os.path.join(workdir, "data.npz")
-        write_data(args.seed, data_path)
-        n_train = len(load_data("concat", data_path)[1])
-        cfg = {
-            "seed": args.seed,
-            "models": args.models,
-            "float_epochs": args.float_epochs,
-            "float_lr": args.float_lr,
-            "finetune_epochs": args.finetune_epochs,
-            "finetune_lr": args.finetune_lr,
-            "qat_epochs": args.qat_epochs,
-            "qat_lr": args.qat_lr,
-            "batch_size": args.batch_size,
-            "calib": args.calib,
-            "data": data_path,
-            "tflite_dir": tflite_dir,
-        }
-        t0 = time.perf_counter()
-        if "tfmot" in args.tools:
-            log("[tfmot] subprocess with TF_USE_LEGACY_KERAS=1")
-            results["tfmot"] = run_worker(cfg)
-        t_tfmot = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        if not q_status:
-            side = QgraphSide(cfg)
-            results["qgraph"] = {"models": {key: run_stages(side, key, cfg, "qgraph") for key in args.models}}
-        t_qgraph = time.perf_counter() - t0
-        checks = cross_check(results)
+    runs = [run_seed(args, seed, q_status) for seed in args.seeds]
+    results, checks, n_train = runs[0]
 
     sections = ["- " + pruning_note(n_train, args.batch_size, args.finetune_epochs)]
+    if len(args.seeds) > 1:
+        sections.append(seeds_table([r for r, _, _ in runs], args.seeds, args.models))
+        sections.append(f"The per-stage tables below are seed {args.seeds[0]}'s.")
     for key in args.models:
         q = results["qgraph"]["models"].get(key) if "qgraph" in results else None
         t = (
@@ -1109,12 +1212,11 @@ def main(argv: list[str] | None = None) -> int:
             .get(key, {"error": results.get("tfmot", {}).get("error", "not run (--tools)")})
         )
         sections.append(section(key, q, t, q_status or "", args.tensors))
-    sections.append("Weight statistics cross-check: " + "; ".join(checks))
+    sections.append("Weight statistics cross-check: " + "; ".join(c for _, found, _ in runs for c in found))
     md = "\n\n".join(sections)
     print(md)
     print(
-        f"\nwall time: tfmot subprocess {t_tfmot:.0f} s, qgraph side {t_qgraph:.0f} s; "
-        f"total {time.perf_counter() - t_start:.0f} s; load average at end (1/5/15 min): {loadavg()}"
+        f"\nwall time: total {time.perf_counter() - t_start:.0f} s; load average at end (1/5/15 min): {loadavg()}"
     )
     if args.markdown:
         with open(args.markdown, "w") as f:
