@@ -29,6 +29,8 @@ def qgraph_passes():
         quantize_activations,
         quantize_weights,
         remove_identity,
+        sparse_weights,
+        static_batch,
         unify_concat_scales,
     )
 
@@ -54,4 +56,6 @@ def qgraph_passes():
         dynamic_range.DynamicRange(),
         check_compression.CheckCompression(),
         float16_weights.Float16Weights(),
+        sparse_weights.SparseWeights(),
+        static_batch.StaticBatch(),
     ]

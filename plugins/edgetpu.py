@@ -4,6 +4,7 @@ table (see shared specs/targets.md); float models cannot run on it."""
 from __future__ import annotations
 
 import qgraph
+from qgraph.targets import allow_cpu_option
 
 
 def _no_fused_activation(op, graph):
@@ -67,6 +68,8 @@ EDGETPU = qgraph.Target(
         "DEPTHWISE_CONV_2D": _same_dilation,
         "MEAN": _not_over_batch,
     },
+    # The EdgeTPU compiler cuts the graph at the first op it cannot map; the rest runs on the CPU.
+    options=(allow_cpu_option("EdgeTPU"),),
 )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import qgraph
+from qgraph.targets import allow_cpu_option
 
 
 def _concat_rank(op, graph):
@@ -79,6 +80,7 @@ NNAPI = qgraph.Target(
             "Android API level of the devices (27-36): below 29 weights are per tensor; "
             "below 30 the delegate runs the int8 file as uint8",
         ),
+        allow_cpu_option("NNAPI delegate"),
     ),
     configure=_for_api_level,
     # From the TFLite NNAPI delegate (shared/specs/targets.md).

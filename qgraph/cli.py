@@ -43,7 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument("input", help="a .keras or .h5 Keras model file")
     c.add_argument("-o", "--output", required=True, help="the .tflite file to write")
-    c.add_argument("--target", default="cpu", help="cpu (default), edgetpu or nnapi; see `qgraph targets`")
+    c.add_argument(
+        "--target",
+        default="cpu",
+        help="cpu (default), edgetpu, nnapi or ethos-u; see `qgraph targets` for each one's options",
+    )
     c.add_argument(
         "--quantize",
         default=None,
@@ -75,6 +79,19 @@ def _parser() -> argparse.ArgumentParser:
         "--per-channel-dense",
         action="store_true",
         help="int8: per-channel FULLY_CONNECTED weights (default per-tensor, as the int8 spec)",
+    )
+    c.add_argument(
+        "--sparse",
+        action="store_true",
+        help="cpu: store weights with >= 30%% zeros in TFLite's sparse format; int8 dense layers need "
+        "their zeros in 1x16 blocks, from qgraph.prune(model, block=(1, 16))",
+    )
+    c.add_argument(
+        "--vela",
+        action="store_true",
+        help="ethos-u: also write Arm Vela's optimized file next to the output (NAME_vela.tflite); "
+        "Vela's verdict and figures (NPU/CPU ops, SRAM, Flash, cycles) are printed whenever Vela is "
+        "installed (pip install ethos-u-vela). Other NPUs: --option accelerator_config=ethos-u65-256",
     )
     c.add_argument(
         "--option",
@@ -166,6 +183,12 @@ def _compile(args) -> int:
         "calibration_method": None if args.calibration_method == "minmax" else args.calibration_method,
     }
     options.update({k: v for k, v in int8_only.items() if v is not None})
+    if args.sparse:
+        options["sparse"] = True
+    if args.vela:
+        if args.target != "ethos-u":
+            raise OptionError(f"--vela is for --target ethos-u (got --target {args.target})")
+        options["vela"] = True
     for name, value in _parse_options(args.option, args.target).items():
         if name in options:
             raise OptionError(f"--option {name} repeats an option already given by its own flag")
@@ -181,6 +204,11 @@ def _compile(args) -> int:
         f"({', '.join(f'{k} {v}' for k, v in s['ops_by_type'].items())}), target {args.target}, "
         f"{result.report.quantize}"
     )
+    if not args.report:  # the report has them already
+        for line in result.report.placement:
+            print(f"  {line}")
+    for path in result.extra_paths.values():
+        print(f"wrote {path}")
     return 0
 
 

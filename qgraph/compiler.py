@@ -34,6 +34,10 @@ class Report:
     seconds: dict[str, float] = field(default_factory=dict)
     ops_by_type: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: where the ops run: the target's table, or the vendor compiler's own verdict (Vela).
+    placement: list[str] = field(default_factory=list)
+    #: figures from the vendor compiler, by tool: {"vela": {"flash_kib": ..., "inference_ms": ...}}.
+    figures: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __str__(self) -> str:
         lines = [f"target {self.target}, quantize {self.quantize}"]
@@ -44,9 +48,7 @@ class Report:
             )
             lines += [f"      {m}" for m in r.messages]
         lines.append("  ops: " + ", ".join(f"{k} {v}" for k, v in self.ops_by_type.items()))
-        if self.incompatibilities:
-            lines.append(f"  first op the target cannot run: {self.incompatibilities[0]}")
-            lines += [f"    {p}" for p in self.incompatibilities[1:]]
+        lines += [f"  placement: {p}" for p in self.placement]
         lines += [f"  warning: {w}" for w in self.warnings]
         lines.append("  time: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in self.seconds.items()))
         return "\n".join(lines)
@@ -58,6 +60,10 @@ class CompileResult:
     graph: Graph
     report: Report
     output: str | None = None
+    #: files the target's vendor compiler produced, by suffix (`"_vela.tflite"`), and where
+    #: they were written next to `output`.
+    extras: dict[str, bytes] = field(default_factory=dict)
+    extra_paths: dict[str, str] = field(default_factory=dict)
 
 
 def compile_graph(
@@ -87,19 +93,49 @@ def compile_graph(
     graph.lint()
     report = Report(tgt.name, mode, ctx.records, tgt.check(graph))
     report.ops_by_type = graph.summary()["ops_by_type"]
-    if report.incompatibilities:
+    report.placement = placement(tgt, len(graph.ops()), report.incompatibilities)
+    deferred = tgt.defer_check is not None and tgt.defer_check(tgt)
+    if report.incompatibilities and not tgt.option_values.get("allow_cpu") and not deferred:
+        allow = (
+            "; pass allow_cpu=True (--option allow_cpu=true) to run those ops on the CPU"
+            if any(o.name == "allow_cpu" for o in tgt.options)
+            else ""
+        )
         raise TargetError(
             f"target {tgt.name!r} cannot run this model; first op it cannot run: "
-            f"{report.incompatibilities[0]}" + "".join(f"\n  {p}" for p in report.incompatibilities[1:])
+            f"{report.incompatibilities[0]}"
+            + "".join(f"\n  {p}" for p in report.incompatibilities[1:])
+            + allow
         )
     from qgraph.emit.tflite import serialize
 
     data = serialize(graph, description=f"qgraph {_version()} (target {tgt.name}, {mode})")
     t2 = time.perf_counter()
-    report.seconds = {"passes": t1 - t0, "serialize": t2 - t1}
     report.warnings = tgt.version_fallbacks(graph.meta.get("op_versions", {}))
-    path = write_atomic(output, data) if output is not None else None
-    return CompileResult(data, graph, report, path)
+    extras = tgt.finish(data, tgt, report) if tgt.finish else {}
+    report.seconds = {"passes": t1 - t0, "serialize": t2 - t1}
+    if extras:
+        report.seconds[f"{tgt.name} compiler"] = time.perf_counter() - t2
+    result = CompileResult(data, graph, report, extras=extras)
+    if output is not None:
+        stem = os.path.splitext(os.fspath(output))[0]
+        for suffix, extra in extras.items():
+            result.extra_paths[suffix] = write_atomic(stem + suffix, extra)
+        result.output = write_atomic(output, data)
+    return result
+
+
+def placement(target: Target, n_ops: int, problems: list[Incompatibility]) -> list[str]:
+    """Where the ops run, by the target's table: all on the accelerator, or which go to the
+    CPU (with `allow_cpu`) starting with the first and why."""
+    if target.name == "cpu":
+        return []
+    if not problems:
+        return [f"all {n_ops} ops on {target.name} (qgraph's {target.name} table)"]
+    on_cpu = len({p.op for p in problems})
+    return [
+        f"{n_ops - on_cpu} of {n_ops} ops on {target.name}, {on_cpu} on the CPU; first: {problems[0]}"
+    ] + [f"also on the CPU: {p}" for p in problems[1:]]
 
 
 def check_options(manager: PassManager, target: Target, mode: str, options: dict[str, Any]) -> PassContext:

@@ -93,6 +93,7 @@ DEMO_BUILDS = (
     ("edgetpu", "int8"),
     ("nnapi", "float"),
     ("nnapi", "int8"),
+    ("ethos-u", "int8"),
 )
 
 
@@ -137,6 +138,7 @@ def run_demo(epochs: int = 8, out_dir: str = "qgraph-demo") -> int:
     os.makedirs(out_dir, exist_ok=True)
     calibration = x_train[:100]
     rows = []
+    vela_lines: list[str] = []
     for target, mode in DEMO_BUILDS:
         path = os.path.join(out_dir, f"digits_{target}_{mode}.tflite")
         data = calibration if mode == "int8" else None
@@ -146,6 +148,8 @@ def run_demo(epochs: int = 8, out_dir: str = "qgraph-demo") -> int:
         if (target, mode) == ("cpu", "int8"):
             print("\n3. what the passes did (target cpu, int8, calibrated on 100 training digits):")
             print(result.report)
+        if target == "ethos-u":
+            vela_lines = result.report.placement
         acc, probs, io = accuracy_in_litert(result.tflite, x_test, y_test)
         err = float(np.abs(probs - keras_probs).max())
         rows.append(
@@ -193,5 +197,6 @@ def run_demo(epochs: int = 8, out_dir: str = "qgraph-demo") -> int:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, tuple("-" * w for w in widths), *rows]:
         print("  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
+    print("\n6. Arm Ethos-U55-128 (the ethos-u target): " + "\n   ".join(vela_lines))
     print(f"\nKeras float accuracy {keras_acc:.2%}; done in {time.perf_counter() - t0:.1f} s")
     return 0

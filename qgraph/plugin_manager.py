@@ -16,6 +16,7 @@ DEFAULT_PLUGINS = (
     "qgraph.plugins.cpu",
     "qgraph.plugins.edgetpu",
     "qgraph.plugins.nnapi",
+    "qgraph.plugins.ethos_u",
 )
 
 _manager: pluggy.PluginManager | None = None

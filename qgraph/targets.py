@@ -54,6 +54,14 @@ class Target:
     options: tuple[Option, ...] = ()
     #: the value of each declared option: the defaults, or what `configured` was given.
     option_values: dict[str, Any] = field(default_factory=dict)
+    #: the device runs one sample at a time: a dynamic batch dimension is written as 1.
+    static_batch: bool = False
+    #: runs on the written bytes (e.g. the vendor's compiler); may add to the report and
+    #: returns extra files to write next to the output, by suffix (`{"_vela.tflite": data}`).
+    finish: Callable[[bytes, Target, Any], dict[str, bytes]] | None = None
+    #: True when `finish` gives the verdict on what runs where (the vendor compiler): the
+    #: table's findings are then reported, and `finish` refuses what the device cannot run.
+    defer_check: Callable[[Target], bool] | None = None
 
     def __post_init__(self) -> None:
         self.options = tuple(self.options)
@@ -112,6 +120,17 @@ class Target:
                 f"target {self.name!r} does not run quantize={quantize!r}; "
                 f"it supports: {', '.join(self.quantize_modes)}"
             )
+
+
+def allow_cpu_option(device: str) -> Option:
+    """The `allow_cpu` option of a target whose runtime runs unsupported ops on the CPU."""
+    return Option(
+        "allow_cpu",
+        bool,
+        False,
+        f"accept ops the {device} cannot run (they run on the CPU; the report names them); "
+        "otherwise the first one is an error naming it",
+    )
 
 
 def all_targets() -> dict[str, Target]:

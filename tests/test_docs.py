@@ -7,6 +7,8 @@ import inspect
 import re
 from pathlib import Path
 
+import pytest
+
 import qgraph.hookspecs as hookspecs
 from qgraph.frontend.lowering import LOWERINGS
 
@@ -91,3 +93,18 @@ def test_hooks_page_custom_op_compiles_and_runs(tmp_path, monkeypatch, capsys):
 
 def python_blocks_after(text: str, heading: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", text.split(heading, 1)[1], flags=re.S)
+
+
+def test_targets_page_ethos_u_example_runs_through_vela(capsys):
+    pytest.importorskip("ethosu.vela", reason="ethos-u-vela is part of the test extra")
+    block = python_blocks_after((DOCS / "targets.md").read_text(), "## Ethos-U")[0]
+    exec(compile(block, "docs/targets.md", "exec"), {"__name__": "targets_doc"})
+    out = capsys.readouterr().out
+    assert "NPU operators (100.0%), 0 CPU operators" in out and "Flash" in out
+
+
+def test_targets_page_sparse_weights_example_runs(capsys):
+    block = python_blocks_after((DOCS / "targets.md").read_text(), "## Sparse weights")[0]
+    exec(compile(block, "docs/targets.md", "exec"), {"__name__": "sparse_doc"})
+    out = capsys.readouterr().out
+    assert "fc/kernel (fc) int8[128, 256]: written sparse in 1x16 blocks" in out

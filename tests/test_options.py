@@ -51,10 +51,10 @@ def test_unknown_option_is_named_with_what_is_accepted(small):
     with pytest.raises(
         qgraph.OptionError,
         match=r"unknown option 'min_elemnts' for target 'cpu', quantize='dynamic'; "
-        r"options accepted here: min_elements \(",
+        r"options accepted here: min_elements, sparse \(",
     ):
         qgraph.compile(model, quantize="dynamic", min_elemnts=256)
-    with pytest.raises(qgraph.OptionError, match=r"unknown options 'foo', 'bar'.*accepted here: none"):
+    with pytest.raises(qgraph.OptionError, match=r"unknown options 'foo', 'bar'.*accepted here: sparse \("):
         qgraph.compile(model, quantize="float", foo=1, bar=None)
     with pytest.raises(
         qgraph.OptionError,
@@ -140,7 +140,7 @@ def test_an_option_of_a_pass_whose_enabled_refuses_says_it_does_not_run(small):
         with pytest.raises(
             qgraph.OptionError,
             match=r"qat_note is an option of pass 'only_with_qat', which does not run for "
-            r"target 'cpu', quantize='float'; options accepted here: none",
+            r"target 'cpu', quantize='float'; options accepted here: sparse$",
         ):
             qgraph.compile(small[0], quantize="float", qat_note="x")
     finally:
@@ -221,10 +221,10 @@ def test_target_declares_typed_options_and_keeps_configured_values():
     from qgraph.targets import get_target
 
     nnapi = get_target("nnapi")
-    assert [o.signature() for o in nnapi.options] == ["api_level: int = 30"]
-    assert nnapi.option_values == {"api_level": 30} and nnapi.per_axis_weights
+    assert [o.signature() for o in nnapi.options] == ["api_level: int = 30", "allow_cpu: bool = False"]
+    assert nnapi.option_values == {"api_level": 30, "allow_cpu": False} and nnapi.per_axis_weights
     old = nnapi.configured({"api_level": 28, "io_dtype": "int8"})
-    assert old.option_values == {"api_level": 28} and not old.per_axis_weights
+    assert old.option_values == {"api_level": 28, "allow_cpu": False} and not old.per_axis_weights
     assert get_target("cpu").options == () and get_target("cpu").option_values == {}
 
 

@@ -30,6 +30,8 @@ BUILTIN_ORDER = [
     "dynamic_range",
     "check_compression",
     "float16_weights",
+    "sparse_weights",
+    "static_batch",
 ]
 
 
@@ -140,7 +142,7 @@ def test_custom_pass_from_a_plugin_runs_in_compile_and_is_reported():
 def test_targets_are_listed_and_checked():
     from qgraph.targets import all_targets, get_target
 
-    assert list(all_targets()) == ["cpu", "edgetpu", "nnapi"]
+    assert list(all_targets()) == ["cpu", "edgetpu", "ethos-u", "nnapi"]
     g = qgraph.Graph()
     a, b = g.add_tensor(qgraph.Tensor("a", (1, 4))), g.add_tensor(qgraph.Tensor("b", (1, 4)))
     out = g.add_tensor(qgraph.Tensor("out", (1, 8)))

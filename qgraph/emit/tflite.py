@@ -3,6 +3,8 @@
 Model version 3; buffer 0 empty; constant data 16-byte aligned, one buffer per constant;
 `builtin_code` and `deprecated_builtin_code = min(code, 127)`; one `serving_default`
 signature; `min_runtime_version` metadata; deterministic bytes for the same graph.
+A constant marked sparse (`tflite_sparse.mark_sparse`) is written packed, with its
+`SparsityParameters`; only DENSIFY and FULLY_CONNECTED weights may read one.
 Speed: weights are copied once into a pre-sized builder (no per-element Python loops).
 """
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 import flatbuffers
 import numpy as np
 
+from qgraph.emit import tflite_sparse
 from qgraph.emit.schema import S
 from qgraph.emit.tflite_ops import OpEncoding, encode, min_runtime
 from qgraph.errors import UnsupportedOpError
@@ -71,6 +74,7 @@ def serialize(graph: Graph, description: str = "qgraph") -> bytes:
     sub.name, sub.tensors, sub.operators = "main", [], []
 
     ops = graph.ops()
+    tflite_sparse.check_sparse_readers(graph, ops)
     order = list(graph.inputs)
     for op in ops:
         order += [t.name for t in graph.inputs_of(op) + graph.outputs_of(op)]
@@ -124,7 +128,12 @@ def _tensor(t: Tensor, buffers: list, shared: dict[tuple, int]) -> S.TensorT:
         out.shapeSignature = list(t.shape)
     out.buffer = 0
     if t.data is not None:
-        data = np.ascontiguousarray(t.data, dtype=np.dtype(t.dtype).newbyteorder("<")).reshape(-1)
+        data = np.ascontiguousarray(t.data, dtype=np.dtype(t.dtype).newbyteorder("<"))
+        block = tflite_sparse.sparse_block(t)
+        if block is not None:
+            packed = tflite_sparse.encode(data, block)
+            data, out.sparsity = packed.values, packed.to_schema()
+        data = data.reshape(-1)
         # Identical constants share one buffer (zero biases after folding, repeated shapes).
         key = (
             data.dtype.str,

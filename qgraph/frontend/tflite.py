@@ -2,8 +2,10 @@
 
 Reads the main subgraph through the schema module: tensors with their dtype, shape
 (the signature's -1 kept), constant data and quantization; ops with their builtin options
-decoded into the attrs the rest of qgraph uses. A file qgraph wrote reads back into the
-graph it was written from, and writes back byte for byte.
+decoded into the attrs the rest of qgraph uses. A sparse constant (`SparsityParameters`) is
+read dense and marked to be written sparse again in the same blocks; a DENSIFY reading it stays
+in the graph as the identity it computes. A file qgraph wrote reads back into the graph it was
+written from, and writes back byte for byte.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 from qgraph.emit.schema import S
 from qgraph.emit.tflite import TENSOR_TYPES
 from qgraph.emit.tflite_ops import opdefs_for_builtin
+from qgraph.emit.tflite_sparse import densify, mark_sparse
 from qgraph.errors import QGraphError
 from qgraph.ir import Graph, Op, QuantParams, Tensor
 from qgraph.ops import OpDef
@@ -76,7 +79,11 @@ def from_tflite(path_or_bytes: str | os.PathLike | bytes) -> Graph:
         shape = [int(d) for d in (t.shapeSignature if t.shapeSignature is not None else t.shape)]
         buf = model.buffers[t.buffer].data if t.buffer else None
         const = None if buf is None else np.frombuffer(bytes(buf), dtype=np.dtype(dtype).newbyteorder("<"))
-        if const is not None:
+        block = None
+        if const is not None and t.sparsity is not None:
+            dense_shape = tuple(int(d) for d in t.shape)
+            const, block = densify(const.astype(dtype), dense_shape, t.sparsity, _text(t.name))
+        elif const is not None:
             const = const.astype(dtype).reshape([int(d) for d in t.shape])
         q = t.quantization
         quant = None
@@ -86,6 +93,8 @@ def from_tflite(path_or_bytes: str | os.PathLike | bytes) -> Graph:
                 np.asarray(q.scale, np.float32), np.asarray(q.zeroPoint, np.int64), axis=axis, dtype=dtype
             )
         tensors.append(graph.add_tensor(Tensor(_text(t.name), tuple(shape), dtype, const, quant)))
+        if block is not None:
+            mark_sparse(tensors[-1], block)
     codes = [_op_type(max(c.builtinCode, c.deprecatedBuiltinCode)) for c in model.operatorCodes]
     for k, o in enumerate(sub.operators):
         op_type, d = codes[o.opcodeIndex]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from qgraph.emit.schema import S
 from qgraph.emit.tflite_ops import OpEncoding
+from qgraph.emit.tflite_sparse import fully_connected_refusal, sparse_block
+from qgraph.errors import UnsupportedOpError
 from qgraph.ops.kernels import apply_fused, keras_ops, padding
 from qgraph.ops.opdef import REQUIRED, OpDef
 from qgraph.ops.tflite_options import fused, options, window_fields
@@ -73,6 +75,18 @@ def _encode_fully_connected(op, ctx):
     return OpEncoding("FULLY_CONNECTED", 5 if keep else 1, "FullyConnectedOptions", o)
 
 
+def _fully_connected_version(op, ctx, version: int) -> int:
+    """op_version.cc: sparse weights make version 8, whatever else the op has. XNNPACK leaves
+    version 8 to the builtin kernel, the only one that reads sparse weights."""
+    x, w = ctx.graph.inputs_of(op)[:2]
+    if sparse_block(w) is None:
+        return version
+    refusal = fully_connected_refusal(x, w)
+    if refusal is not None:
+        raise UnsupportedOpError(f"op {op.name!r} (FULLY_CONNECTED): {refusal}")
+    return 8
+
+
 def _fully_connected_kernel(ins, a):
     ops = keras_ops()
     x, w, bias = ins
@@ -131,7 +145,8 @@ OPS = [
         encode=_encode_fully_connected,
         int8_version=4,
         hybrid_versions=(3, 12),
-        min_runtime={1: "1.5.0", 3: "1.14.0", 4: "1.14.0", 5: "2.0.0", 12: "2.17.0"},
+        version_rule=_fully_connected_version,
+        min_runtime={1: "1.5.0", 3: "1.14.0", 4: "1.14.0", 5: "2.0.0", 8: "2.3.0", 12: "2.17.0"},
         kernel=_fully_connected_kernel,
     ),
 ]

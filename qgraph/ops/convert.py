@@ -1,10 +1,13 @@
-"""QUANTIZE and DEQUANTIZE (type conversions at float boundaries), and the ops that exist only
+"""QUANTIZE and DEQUANTIZE (type conversions at float boundaries), DENSIFY (a sparse constant
+unpacked for a kernel that reads dense weights), and the ops that exist only
 before legalization: BATCH_NORM (folded or lowered by `fold_batchnorm`) and IDENTITY
 (removed by `remove_identity`). The latter have no TFLite encoding: a pass must rewrite them."""
 
 from __future__ import annotations
 
 from qgraph.emit.tflite_ops import OpEncoding
+from qgraph.emit.tflite_sparse import sparse_block
+from qgraph.errors import UnsupportedOpError
 from qgraph.ops.kernels import keras_ops
 from qgraph.ops.opdef import REQUIRED, OpDef
 
@@ -12,6 +15,17 @@ from qgraph.ops.opdef import REQUIRED, OpDef
 def _dequantize_version(op, ctx, version: int) -> int:
     """DEQUANTIZE of float16 weights is version 3 (op_version.cc)."""
     return max(version, 3) if ctx.graph.inputs_of(op)[0].dtype == "float16" else version
+
+
+def _encode_densify(op, ctx):
+    (src,) = ctx.graph.inputs_of(op)
+    if src.data is None or sparse_block(src) is None:
+        # LiteRT's DENSIFY refuses (densify.cc Prepare) any input but a constant with sparsity.
+        raise UnsupportedOpError(
+            f"op {op.name!r} (DENSIFY) reads {src.name!r}, which is not a constant stored sparse; "
+            "LiteRT's DENSIFY takes only a sparse constant"
+        )
+    return OpEncoding("DENSIFY", 1)
 
 
 def _batch_norm_kernel(ins, a):
@@ -46,6 +60,18 @@ OPS = [
         version_rule=_dequantize_version,
         min_runtime={1: "1.13.1", 2: "1.14.0", 3: "1.15.0"},
         kernel=_identity,
+    ),
+    OpDef(
+        "DENSIFY",
+        "sparse constant -> the same values, dense (for kernels without a sparse path; XNNPACK "
+        "unpacks it at load and may run 1x1 convolutions sparse)",
+        shape="same",
+        same_scale=True,
+        tflite_builtin="DENSIFY",
+        encode=_encode_densify,
+        min_runtime={1: "2.2.0"},
+        kernel=_identity,
+        targets=("cpu",),
     ),
     OpDef(
         "BATCH_NORM",

@@ -126,7 +126,7 @@ def test_write_is_atomic_and_error_leaves_no_file(tmp_path, zoo):
 
 def test_unknown_target_and_option_are_named(zoo):
     model = zoo.get("concat_nested")
-    with pytest.raises(qgraph.TargetError, match="unknown target 'gpu'.*cpu, edgetpu, nnapi"):
+    with pytest.raises(qgraph.TargetError, match="unknown target 'gpu'.*cpu, edgetpu, ethos-u, nnapi"):
         qgraph.compile(model, target="gpu")
     with pytest.raises(qgraph.OptionError, match="unknown option.*api_levl"):
         qgraph.compile(model, target="nnapi", api_levl=29)
