@@ -92,7 +92,8 @@ def cluster(
     at most `clusters` distinct values (per output channel with `per_channel`); depthwise
     kernels only when `layers` names them.
 
-    - `init`: where the centroids start: "kmeans++" (scikit-learn), "linear", "density", "random".
+    - `init`: where the centroids start: "kmeans++" (k-means++ seeding, as tfmot), "linear",
+      "density" (quantiles), "random".
     - Training re-assigns every weight to its nearest centroid each step; the centroids train
       (gradients summed per cluster) and the latent weights train straight through.
     - `preserve_sparsity`: a pruned model keeps its zeros; one of the clusters is pinned at 0.
