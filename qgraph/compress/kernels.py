@@ -47,27 +47,42 @@ def magnitude_mask(
     a = ops.abs(ops.convert_to_tensor(w, "float32"))
     if m_by_n is not None:
         return _m_by_n_mask(a, m_by_n[0], m_by_n[1], input_axis)
-    scores = _block_scores(a, block) if tuple(block) != (1, 1) else a
-    flat = ops.sort(ops.reshape(scores, (-1,)))
-    size = int(flat.shape[0])
-    pruned = ops.cast(ops.ceil(ops.cast(sparsity, "float32") * size - 1e-6), "int32")
-    threshold = ops.take(flat, ops.clip(pruned - 1, 0, size - 1))
+    blocked = tuple(block) != (1, 1)
+    scores, sizes = _block_scores(a, block) if blocked else (a, ops.ones_like(a))
+    order = ops.argsort(ops.reshape(scores, (-1,)))
+    flat = ops.take(ops.reshape(scores, (-1,)), order)
+    # Prune the lowest-scoring blocks until they hold ceil(sparsity * n) weights: edge blocks of a
+    # shape the block does not divide hold fewer, so counting blocks would fall short.
+    wanted = ops.ceil(ops.cast(sparsity, "float32") * _size(a) - 1e-6)
+    covered = ops.cumsum(ops.take(ops.reshape(sizes, (-1,)), order))
+    pruned = ops.sum(ops.cast(covered < wanted, "int32")) + ops.cast(wanted > 0, "int32")
+    threshold = ops.take(flat, ops.clip(pruned - 1, 0, int(flat.shape[0]) - 1))
     keep = ops.logical_or(pruned <= 0, scores > threshold)
     mask = ops.cast(keep, "float32")
-    if tuple(block) != (1, 1):
+    if blocked:
         rows, cols = block
         mask = ops.repeat(ops.repeat(mask, rows, axis=0), cols, axis=1)[: a.shape[0], : a.shape[1]]
     return mask
 
 
+def _size(a) -> int:
+    size = 1
+    for d in a.shape:
+        size *= int(d)
+    return size
+
+
 def _block_scores(a, block: tuple[int, int]):
+    """(mean magnitude, number of weights) per block; edge blocks average only their own weights."""
     if len(a.shape) != 2:
         raise ValueError(f"block sparsity needs 2-D weights, got shape {tuple(a.shape)}")
     rows, cols = block
     out_dim, in_dim = int(a.shape[0]), int(a.shape[1])
-    padded = ops.pad(a, [[0, -out_dim % rows], [0, -in_dim % cols]])
-    r, c = int(padded.shape[0]) // rows, int(padded.shape[1]) // cols
-    return ops.mean(ops.reshape(padded, (r, rows, c, cols)), axis=(1, 3))
+    pad = [[0, -out_dim % rows], [0, -in_dim % cols]]
+    r, c = (out_dim + pad[0][1]) // rows, (in_dim + pad[1][1]) // cols
+    total = ops.sum(ops.reshape(ops.pad(a, pad), (r, rows, c, cols)), axis=(1, 3))
+    sizes = ops.sum(ops.reshape(ops.pad(ops.ones_like(a), pad), (r, rows, c, cols)), axis=(1, 3))
+    return total / sizes, sizes
 
 
 def _m_by_n_mask(a, m: int, n: int, axis: int):

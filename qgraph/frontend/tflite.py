@@ -93,8 +93,8 @@ def from_tflite(path_or_bytes: str | os.PathLike | bytes) -> Graph:
                 np.asarray(q.scale, np.float32), np.asarray(q.zeroPoint, np.int64), axis=axis, dtype=dtype
             )
         tensors.append(graph.add_tensor(Tensor(_text(t.name), tuple(shape), dtype, const, quant)))
-        if block is not None:
-            mark_sparse(tensors[-1], block)
+        if block is not None and all(d % b == 0 for d, b in zip(tensors[-1].shape, block, strict=True)):
+            mark_sparse(tensors[-1], block)  # written back sparse; padded last blocks are written dense
     codes = [_op_type(max(c.builtinCode, c.deprecatedBuiltinCode)) for c in model.operatorCodes]
     for k, o in enumerate(sub.operators):
         op_type, d = codes[o.opcodeIndex]

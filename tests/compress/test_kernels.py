@@ -83,3 +83,13 @@ def test_fewer_distinct_values_than_clusters_and_preserved_zeros():
     centroids = centroids_for(w, c)
     assert centroids.shape == (2, 2)  # 3 clusters: the pinned zero and 2 trained ones
     np.testing.assert_array_equal(centroids, [[-0.5, 0.5], [2.0, 3.0]])
+
+
+def test_block_mask_reaches_the_sparsity_when_blocks_do_not_divide_the_shape():
+    # 276 inputs in 1x16 blocks: the last block of each row holds 4 weights, not 16.
+    w = np.random.default_rng(5).normal(size=(10, 276)).astype(np.float32)
+    mask = np.asarray(magnitude_mask(w, 0.5, block=(1, 16)))
+    assert 0.5 <= 1.0 - mask.mean() < 0.5 + 16 / w.size
+    blocks = np.pad(mask, [(0, 0), (0, 12)], constant_values=-1).reshape(10, 18, 16)
+    for row in blocks.reshape(-1, 16):
+        assert len(set(row[row >= 0].tolist())) == 1  # whole blocks kept or pruned

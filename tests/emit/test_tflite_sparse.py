@@ -169,3 +169,18 @@ def test_int8_fully_connected_needs_zero_point_zero():
     g.inputs, g.outputs = ["x"], ["y"]
     with pytest.raises(UnsupportedOpError, match="op 'fc' .*need zero point 0"):
         serialize(g)
+
+
+def test_a_padded_last_block_is_read_when_its_padding_is_zero():
+    """TFLiteConverter writes a (10, 276) int8 FC weight in 1x16 blocks, padding the last one."""
+    dense = sparse_array((2, 20), np.int8, seed=3)
+    padded = np.zeros((2, 32), np.int8)
+    padded[:, :20] = dense
+    enc = encode(padded, (1, 16))
+    out, block = densify(enc.values, (2, 20), enc.to_schema(), "fc/w")
+    np.testing.assert_array_equal(out, dense)
+    assert block == (1, 16)
+    padded[0, 25] = 7  # a value in the padding: not a tensor of shape (2, 20)
+    enc = encode(padded, (1, 16))
+    with pytest.raises(QGraphError, match="'fc/w': a sparse block holds nonzero values beyond"):
+        densify(enc.values, (2, 20), enc.to_schema(), "fc/w")
