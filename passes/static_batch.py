@@ -27,7 +27,8 @@ class StaticBatch(Pass):
                 t.shape = (1, *t.shape[1:])
                 fixed += 1
         if fixed:
+            target = ctx.target.name if ctx.target is not None else "?"
             ctx.log(
-                f"batch dimension fixed to 1 in {fixed} tensors (target {ctx.target.name!r} runs one sample at a time)"
-            )  # type: ignore[union-attr]
+                f"batch dimension fixed to 1 in {fixed} tensors (target {target!r} runs one sample at a time)"
+            )
         return fixed > 0

@@ -22,20 +22,22 @@ from qgraph.targets import allow_cpu_option
 DEFAULT_ACCELERATOR = "ethos-u55-128"
 
 
-def _writable_npu_ops(accelerator: str) -> frozenset[str]:
-    """Vela's NPU operators that qgraph writes (ops it never writes cannot be in a model)."""
-    return npu_operators(accelerator)[0] & frozenset(builtin_op_defs())
+def _writable_npu_ops(accelerator: str) -> tuple[frozenset[str], str]:
+    """Vela's NPU operators that qgraph writes (ops it never writes cannot be in a model), and
+    where Vela's table comes from."""
+    ops, source = npu_operators(accelerator)
+    return ops & frozenset(builtin_op_defs()), source
 
 
-NPU_OPS, TABLE_SOURCE = _writable_npu_ops(DEFAULT_ACCELERATOR), npu_operators(DEFAULT_ACCELERATOR)[1]
+NPU_OPS, TABLE_SOURCE = _writable_npu_ops(DEFAULT_ACCELERATOR)
 
 
 def _for_accelerator(target: qgraph.Target, options: dict[str, Any]) -> qgraph.Target:
     """U55 and U65 share one operator table, U85 runs more (GATHER, DIV, comparisons...)."""
     import dataclasses
 
-    ops = _writable_npu_ops(options.get("accelerator_config") or DEFAULT_ACCELERATOR)
-    return dataclasses.replace(target, ops=ops, configure=None)
+    ops, _ = _writable_npu_ops(options.get("accelerator_config") or DEFAULT_ACCELERATOR)
+    return dataclasses.replace(target, ops=ops)
 
 
 def _vela_decides(target: qgraph.Target) -> bool:

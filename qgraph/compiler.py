@@ -114,7 +114,7 @@ def compile_graph(
     report.warnings = tgt.version_fallbacks(graph.meta.get("op_versions", {}))
     extras = tgt.finish(data, tgt, report) if tgt.finish else {}
     report.seconds = {"passes": t1 - t0, "serialize": t2 - t1}
-    if extras:
+    if tgt.finish:  # e.g. Vela, which runs for its verdict even when it writes no extra file
         report.seconds[f"{tgt.name} compiler"] = time.perf_counter() - t2
     result = CompileResult(data, graph, report, extras=extras)
     if output is not None:
