@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench_env import environment, fmt_s, loadavg, log  # bench/ is the script's folder
+from tfmot_workarounds import quantize_every_layer
 
 DESCRIPTION = """\
 Compare collaborative optimization (pruning, clustering and quantization-aware
@@ -548,38 +549,12 @@ def tfmot_worker(cfg: dict[str, Any]) -> dict[str, Any]:
         cluster as experimental_cluster,
     )
     from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import PruneRegistry
-    from tf_keras import layers
 
     Q = tfmot.quantization.keras
     S = tfmot.sparsity.keras
     C = tfmot.clustering.keras
     combine = tfmot.experimental.combine
     seed = cfg["seed"]
-
-    class OutputQuantizeConfig(Q.QuantizeConfig):
-        """No weights; quantize the layer's output like tfmot's other activations."""
-
-        def get_weights_and_quantizers(self, layer):
-            return []
-
-        def get_activations_and_quantizers(self, layer):
-            return []
-
-        def set_quantize_weights(self, layer, quantize_weights):
-            pass
-
-        def set_quantize_activations(self, layer, quantize_activations):
-            pass
-
-        def get_output_quantizers(self, layer):
-            return [
-                Q.quantizers.MovingAverageQuantizer(
-                    num_bits=8, per_axis=False, symmetric=False, narrow_range=False
-                )
-            ]
-
-        def get_config(self):
-            return {}
 
     def schedule():
         return S.ConstantSparsity(0.5, begin_step=0, end_step=-1, frequency=100)
@@ -617,14 +592,6 @@ def tfmot_worker(cfg: dict[str, Any]) -> dict[str, Any]:
 
         return keras.models.clone_model(model, clone_function=wrap)
 
-    def annotate_all(model):
-        def annotate(layer):
-            if isinstance(layer, layers.Rescaling):
-                return Q.quantize_annotate_layer(layer, quantize_config=OutputQuantizeConfig())
-            return Q.quantize_annotate_layer(layer)
-
-        return keras.models.clone_model(model, clone_function=annotate)
-
     def quantize(model, key, scheme, notes, stage):
         def plain():
             annotated = Q.quantize_annotate_model(copy(model, key))
@@ -636,9 +603,7 @@ def tfmot_worker(cfg: dict[str, Any]) -> dict[str, Any]:
             f"{stage}: used quantize_annotate_layer on every layer (Rescaling: output-only "
             "QuantizeConfig) + quantize_apply"
         )
-        annotated = annotate_all(copy(model, key))
-        with Q.quantize_scope({"OutputQuantizeConfig": OutputQuantizeConfig}):
-            return Q.quantize_apply(annotated) if scheme is None else Q.quantize_apply(annotated, scheme)
+        return quantize_every_layer(copy(model, key), scheme)
 
     class Side:
         def seed(self):

@@ -29,6 +29,7 @@ import traceback
 from typing import Any
 
 from bench_env import environment, fmt_s, loadavg, log  # bench/ is the script's folder
+from tfmot_workarounds import quantize_every_layer
 
 DESCRIPTION = """\
 Compare quantization-aware training (QAT) with qgraph against tfmot
@@ -227,7 +228,6 @@ def tfmot_worker(cfg: dict[str, Any]) -> dict[str, Any]:
     import tensorflow as tf
     import tensorflow_model_optimization as tfmot
     import tf_keras as keras
-    from tf_keras import layers
 
     from qgraph.demo import accuracy_in_litert, digits_data
     from qgraph.demo import digits_cnn as demo_digits_cnn
@@ -239,40 +239,8 @@ def tfmot_worker(cfg: dict[str, Any]) -> dict[str, Any]:
         # The same architecture and layer names as the qgraph side, built with tf_keras.
         return demo_digits_cnn(concat, name, keras_module=keras)
 
-    class OutputQuantizeConfig(Q.QuantizeConfig):
-        """No weights; quantize the layer's output like tfmot's other activations."""
-
-        def get_weights_and_quantizers(self, layer):
-            return []
-
-        def get_activations_and_quantizers(self, layer):
-            return []
-
-        def set_quantize_weights(self, layer, quantize_weights):
-            pass
-
-        def set_quantize_activations(self, layer, quantize_activations):
-            pass
-
-        def get_output_quantizers(self, layer):
-            return [
-                Q.quantizers.MovingAverageQuantizer(
-                    num_bits=8, per_axis=False, symmetric=False, narrow_range=False
-                )
-            ]
-
-        def get_config(self):
-            return {}
-
     def tfmot_quantize(model):
-        def annotate(layer):
-            if isinstance(layer, layers.Rescaling):
-                return Q.quantize_annotate_layer(layer, quantize_config=OutputQuantizeConfig())
-            return Q.quantize_annotate_layer(layer)
-
-        annotated = keras.models.clone_model(model, clone_function=annotate)
-        with Q.quantize_scope({"OutputQuantizeConfig": OutputQuantizeConfig}):
-            return Q.quantize_apply(annotated)
+        return quantize_every_layer(model)
 
     def convert(model, calib=None) -> bytes:
         c = tf.lite.TFLiteConverter.from_keras_model(model)
