@@ -1,4 +1,5 @@
-"""What every benchmark prints about the run: machine, versions, load; shared formatting."""
+"""What every benchmark prints about the run: machine, versions, load; shared formatting and
+the small training helpers the tool-vs-tool benchmarks share (epoch timing, accuracy)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 
 
 def log(msg: str) -> None:
@@ -72,3 +74,28 @@ def loadavg() -> str:
 
 def fmt_s(t: float) -> str:
     return f"{t:.3f}" if t < 10 else f"{t:.2f}"
+
+
+def accuracy(probs, y) -> float:
+    """Top-1 accuracy of class probabilities (or logits) `probs` against labels `y`."""
+    import numpy as np
+
+    return float(np.mean(np.asarray(probs).argmax(1) == y))
+
+
+def epoch_timer(callback_base):
+    """A callback (subclass of `callback_base`: Keras 3's or tf-keras' Callback) whose `times`
+    lists each epoch's seconds."""
+
+    class EpochTimer(callback_base):
+        def __init__(self):
+            super().__init__()
+            self.times: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.times.append(time.perf_counter() - self._t0)
+
+    return EpochTimer()

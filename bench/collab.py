@@ -33,7 +33,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from bench_env import environment, fmt_s, loadavg, log  # bench/ is the script's folder
+from bench_env import accuracy, environment, epoch_timer, fmt_s, loadavg, log  # bench/ is the script's folder
 from tfmot_workarounds import quantize_every_layer
 
 DESCRIPTION = """\
@@ -438,27 +438,6 @@ def first_line(exc: BaseException) -> str:
     if text.startswith("Exception encountered") and len(lines) > 1:
         text += " " + lines[1]
     return f"{type(exc).__name__}: {text}"
-
-
-def accuracy(probs, y) -> float:
-    import numpy as np
-
-    return float(np.mean(np.asarray(probs).argmax(1) == y))
-
-
-def epoch_timer(callback_base):
-    class EpochTimer(callback_base):
-        def __init__(self):
-            super().__init__()
-            self.times: list[float] = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._t0 = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.times.append(time.perf_counter() - self._t0)
-
-    return EpochTimer()
 
 
 def epochs_for(kind: str, cfg: dict[str, Any]) -> tuple[float, int]:

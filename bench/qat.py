@@ -28,7 +28,7 @@ import time
 import traceback
 from typing import Any
 
-from bench_env import environment, fmt_s, loadavg, log  # bench/ is the script's folder
+from bench_env import accuracy, environment, epoch_timer, fmt_s, loadavg, log  # bench/ is the script's folder
 from tfmot_workarounds import quantize_every_layer
 
 DESCRIPTION = """\
@@ -142,21 +142,6 @@ def steady(times: list[float]) -> float:
     return statistics.median(times[1:]) if len(times) > 1 else times[0]
 
 
-def epoch_timer(callback_base):
-    class EpochTimer(callback_base):
-        def __init__(self):
-            super().__init__()
-            self.times: list[float] = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._t0 = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.times.append(time.perf_counter() - self._t0)
-
-    return EpochTimer()
-
-
 def paired_epochs(keras_mod, float_model, qat_model, x, y, cfg: dict[str, Any]) -> dict[str, list[float]]:
     """Interleaved timing: one warm-up epoch each (traces), then `timing_rounds` rounds of
     one float epoch and one QAT epoch (order alternating), each timed by a callback, so
@@ -197,12 +182,6 @@ def load_weights(model, path: str) -> None:
         n = len(layer.get_weights())
         if n:
             layer.set_weights([data[f"{layer.name}/{i}"] for i in range(n)])
-
-
-def accuracy(probs, y) -> float:
-    import numpy as np
-
-    return float(np.mean(np.asarray(probs).argmax(1) == y))
 
 
 def runs_in_litert(data: bytes, shape, seed: int) -> str:
