@@ -17,7 +17,6 @@ import numpy as np
 
 from qgraph.compress.centroids import centroids_for
 from qgraph.compress.constraints import Clustering, Pruning, WeightConstraint, constraint_of, set_constraint
-from qgraph.compress.kernels import as_numpy, cluster_weights
 from qgraph.compress.select import compressible_weights
 from qgraph.errors import OptionError
 from qgraph.ir import Graph
@@ -37,6 +36,10 @@ class ClusterWeights(Pass):
     )
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
+        # keras.ops kernels: imported here, not at the top, so that listing the passes
+        # (`qgraph passes`) does not import Keras and TensorFlow.
+        from qgraph.compress.kernels import as_numpy, cluster_weights
+
         base: Clustering = ctx.option("clustering") or Clustering()
         clustered = sparse = 0
         for cw in compressible_weights(graph, ctx.option("select")):

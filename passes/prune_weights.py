@@ -16,7 +16,6 @@ from dataclasses import replace
 import numpy as np
 
 from qgraph.compress.constraints import SCHEDULES, Pruning, WeightConstraint, constraint_of, set_constraint
-from qgraph.compress.kernels import as_numpy, magnitude_mask, scheduled_sparsity
 from qgraph.compress.select import compressible_weights
 from qgraph.errors import OptionError
 from qgraph.ir import Graph
@@ -34,6 +33,10 @@ class PruneWeights(Pass):
     )
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
+        # keras.ops kernels: imported here, not at the top, so that listing the passes
+        # (`qgraph passes`) does not import Keras and TensorFlow.
+        from qgraph.compress.kernels import as_numpy, magnitude_mask, scheduled_sparsity
+
         base: Pruning = ctx.option("pruning") or Pruning()
         changed, skipped = False, []
         for cw in compressible_weights(graph, ctx.option("select")):

@@ -7,6 +7,10 @@ result = qgraph.compile(model, target="cpu", output="model.tflite")
 qat = qgraph.quantize_model(qgraph.prune(model))  # trainable: pruning, clustering, QAT
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from qgraph import _keras_registration
 from qgraph.errors import (
     LintError,
     OptionError,
@@ -28,14 +32,39 @@ from qgraph.targets import Target
 
 __version__ = "0.1.0"
 
-from qgraph.api import compile, load, to_keras  # noqa: E402  (api imports the names above)
-from qgraph.compress.api import cluster, prune  # noqa: E402
+# The verbs below need Keras (and so TensorFlow, ~3 s to import): they load on first use
+# (PEP 562), so that `import qgraph` and the CLI commands that need no model stay fast.
+_LAZY = {
+    "compile": "qgraph.api",
+    "load": "qgraph.api",
+    "to_keras": "qgraph.api",
+    "cluster": "qgraph.compress.api",
+    "prune": "qgraph.compress.api",
+    "quantize_model": "qgraph.qat",
+}
 
-# Importing these registers qgraph's Keras layers (IROp, ActivationQuantizer), so that
-# `keras.models.load_model` reads a saved QAT model after a plain `import qgraph`.
-from qgraph.emit import keras as _emit_keras  # noqa: E402,F401
-from qgraph.qat import quantize_model  # noqa: E402
-from qgraph.quant import layers as _quant_layers  # noqa: E402,F401
+if TYPE_CHECKING:  # what type checkers see; at run time `__getattr__` provides these
+    from qgraph.api import compile, load, to_keras
+    from qgraph.compress.api import cluster, prune
+    from qgraph.qat import quantize_model
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'qgraph' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+# `keras.models.load_model` reads a saved QAT model after a plain `import qgraph`: this
+# registers qgraph's Keras layers now if Keras is imported, else as soon as it is.
+_keras_registration.install()
 
 __all__ = [
     "FunctionPass",

@@ -17,7 +17,7 @@ reads a value with `ctx.option("name")`, which falls back to the declared defaul
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +86,30 @@ class Option:
         )
 
 
+class LazyChoices(Sequence[Any]):
+    """`Option.choices` computed on first use, from `compute()`. For choices that cost time to
+    find (the ethos-u target asks the installed Vela, ~0.2 s): a plugin declares its options
+    when it is loaded, which every qgraph call does, while only a few read the choices."""
+
+    def __init__(self, compute: Callable[[], Sequence[Any]]) -> None:
+        self._compute = compute
+        self._values: tuple[Any, ...] | None = None
+
+    def _get(self) -> tuple[Any, ...]:
+        if self._values is None:
+            self._values = tuple(self._compute())
+        return self._values
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._get()[index]
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __repr__(self) -> str:
+        return repr(self._get())
+
+
 def _is_instance(value: Any, kind: type) -> bool:
     if kind is object:
         return True
@@ -111,4 +135,4 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-__all__ = ["Option"]
+__all__ = ["LazyChoices", "Option"]

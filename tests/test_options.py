@@ -12,6 +12,7 @@ import pytest
 import qgraph
 from qgraph.cli import main
 from qgraph.demo import accuracy_in_litert, run_tflite
+from qgraph.options import LazyChoices
 from qgraph.pipeline import FunctionPass, PassContext, PassManager, PlannedPass
 from qgraph.quant.numerics import sqnr_db
 from tests.conftest import rel_err
@@ -335,3 +336,16 @@ def test_docs_options_examples_run(capsys, page, heading, plugin, printed):
     reference = model.predict(samples, verbose=0)
     assert reference.std() > 0.05
     assert sqnr_db(reference, dequantized_outputs(result.tflite, samples)) > 20.0
+
+
+def test_lazy_choices_are_computed_once_on_first_use():
+    calls = []
+    choices = LazyChoices(lambda: calls.append(1) or ["a", "b"])
+    option = qgraph.Option("pick", str, "a", "one of a few", choices=choices)
+    assert calls == []  # declaring the option does not compute them
+    assert option.signature() == "pick: 'a' | 'b' = 'a'"
+    option.check("b")
+    with pytest.raises(qgraph.OptionError, match="choose one of a, b"):
+        option.check("c")
+    assert list(choices) == ["a", "b"] and len(choices) == 2 and choices[1] == "b"
+    assert calls == [1]
