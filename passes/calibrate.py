@@ -1,7 +1,8 @@
 """(float IR, representative data)  =>  every activation tensor annotated with its observed range (min, max)
 
-Runs the optimized float graph through the Keras emitter on the representative data
-(`qgraph.quant.calibrate`): min-max by default, or percentile clipping with
+Runs the optimized float graph on the representative data (`qgraph.quant.calibrate`): as
+qgraph's own float `.tflite` in LiteRT, with in-graph min/max reductions (Keras emitter as
+the fallback); min-max by default, or percentile clipping with
 `calibration_method="percentile"`. Tensors that already carry a range (a QAT model's
 learned ranges) keep it, so no data is needed for them.
 
@@ -44,6 +45,14 @@ class Calibrate(Pass):
             "calibration_method='percentile': the share of values kept, in (50, 100]",
         ),
         Option("max_calibration_samples", int, None, "calibrate on at most this many samples (default: all)"),
+        Option(
+            "calibration_runtime",
+            str,
+            "auto",
+            "what runs the float graph: litert (qgraph's float .tflite, fast), keras (the Keras "
+            "emitter), or auto (LiteRT; Keras when LiteRT cannot run the graph)",
+            choices=("auto", "litert", "keras"),
+        ),
         Option("progress", bool, None, "show a progress bar (default: only when calibration runs long)"),
     )
 
@@ -74,6 +83,9 @@ class Calibrate(Pass):
             percentile=ctx.option("percentile"),
             max_samples=ctx.option("max_calibration_samples"),
             progress=ctx.option("progress"),
+            runtime=ctx.option("calibration_runtime"),
+            names=missing,
+            log=ctx.log,
         )
         for name in missing:
             set_observed_range(graph.tensor(name), ranges[name])

@@ -61,11 +61,18 @@ def compile(
     target and quantize mode and by the target (`qgraph passes`, `qgraph targets` list them),
     e.g. `io_dtype="int8"`, `min_elements=256`, `api_level=28`; an option nothing running
     declares, or a value of the wrong type, is an `OptionError` naming it."""
+    import time
+
     from qgraph.compiler import compile_graph
 
     if representative_data is not None:
         options["representative_data"] = representative_data
-    return compile_graph(load(model_or_graph), target, quantize, output=output, **options)
+    start = time.perf_counter()
+    graph = load(model_or_graph)
+    loaded = time.perf_counter() - start
+    result = compile_graph(graph, target, quantize, output=output, **options)
+    result.report.seconds = {"load": loaded, **result.report.seconds}
+    return result
 
 
 __all__ = ["QGraphError", "compile", "load", "to_keras"]

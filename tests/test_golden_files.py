@@ -27,12 +27,12 @@ PINNED = {
     "concat_nested-cpu-float": "f77e207108128754cff608662ff59088886775580b869faa4859fa9fcd5e0f0b",
     "concat_nested-cpu-float16": "7de58040cc0ff8df1bd05c9aebffc82c85bcec41c88355ab47c4811a58ff0f14",
     "concat_nested-cpu-dynamic": "b6284120efa78debe8b6b79d526e03f787b2bc3c6aa7a459037402778d8d1092",
-    "concat_nested-cpu-int8": "30d31557b6775e5a6b4e549ead490eca6b861f8c5e5e8999cdff99d99760d8fb",
+    "concat_nested-cpu-int8": "e3b87da896c9ce1362e15513b04c50052515ccfbee1170de10fcdee6b48acfa7",
     "layer_zoo-cpu-float": "c7e2005b0e4aab1218dd538a037ce63a0b8f868091d23965ebfe62efd8b8d132",
-    "layer_zoo-cpu-int8-io_dtype=int8": "4fca2da63866cfd52df675dd2a882fa94a4de0b70c9eafcf9aff9f50e9f857e7",
-    "concat_nested-edgetpu-int8-io_dtype=uint8": "19675bb7c3373945a679ce71c2484b92bea40ab7c210b45bd0b7ece416cc0671",
-    "layer_zoo-nnapi-int8-api_level=28": "51ccc94573476a96b48279e4255e31c7d0786a555f57a0747d31c28d8b029e71",
-    "concat_nested-qat-int8": "dc797ae9b527b2e6b1776a0e5ee34fb67f93f35207fb63be378bb3903b0cf3e4",
+    "layer_zoo-cpu-int8-io_dtype=int8": "49704e360660ab5fe7795c1079da980ced904ca96596885db890df448fbfcd86",
+    "concat_nested-edgetpu-int8-io_dtype=uint8": "9a8d7d0db467eb025f45a3d6a4ae4fc1dccb3b4bc3db923cc1743c988b10954c",
+    "layer_zoo-nnapi-int8-api_level=28": "50c48953e4f38a1db39dd0a739f1ff705ea15a7ea94751416c9a4ee97c112323",
+    "concat_nested-qat-int8": "1d6aa57f1c19d3b30d020dc47a57eb1756d4b6683a10f3ef7bad83a0409165f7",
 }
 
 CASES = [

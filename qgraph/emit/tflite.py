@@ -148,10 +148,9 @@ def _tensor(t: Tensor, buffers: list, shared: dict[tuple, int]) -> S.TensorT:
         out.buffer = shared[key]
     if t.quant is not None:
         q = S.QuantizationParametersT()
-        q.scale, q.zeroPoint = (
-            t.quant.scale.astype(np.float32).tolist(),
-            t.quant.zero_point.astype(np.int64).tolist(),
-        )
+        # numpy arrays: the object API writes them as one block (lists go element by element).
+        q.scale = np.ascontiguousarray(t.quant.scale, dtype="<f4").reshape(-1)
+        q.zeroPoint = np.ascontiguousarray(t.quant.zero_point, dtype="<i8").reshape(-1)
         q.quantizedDimension = t.quant.axis or 0
         out.quantization = q
     return out

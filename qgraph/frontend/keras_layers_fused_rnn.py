@@ -52,8 +52,9 @@ def _zero_state(ctx: LowerCtx, x: Tensor, units: int, prefix: str, names: tuple[
     invocation from the first input step (see the module docstring)."""
     first = ctx.emit(
         "GATHER",
-        [x, ctx.const(f"{prefix}first_step", np.int32(0), "int32")],
-        (-1, x.shape[2]),
+        # Index [0] (1-d): the step keeps its axis, (batch, 1, features); FULLY_CONNECTED flattens it.
+        [x, ctx.const(f"{prefix}first_step", [0], "int32")],
+        (-1, 1, x.shape[2]),
         f"{prefix}first_step",
         axis=1,
         batch_dims=0,

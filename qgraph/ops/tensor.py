@@ -134,6 +134,7 @@ OPS = [
     _pool("AVERAGE_POOL_2D", "average_pool"),
     _reduce("MEAN", "mean", "1.6.0", same_scale=False, tf_op="Mean"),
     _reduce("REDUCE_MAX", "max", "1.11.0", same_scale=True, tf_op="Max"),
+    _reduce("REDUCE_MIN", "min", "1.11.0", same_scale=True, tf_op="Min"),
     OpDef(
         "RESHAPE",
         "new shape from input 1 (the batch dimension kept dynamic)",

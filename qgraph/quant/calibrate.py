@@ -1,5 +1,5 @@
-"""Calibration: run the float IR (through the Keras emitter) on representative data and
-observe the range of every activation tensor.
+"""Calibration: run the float IR on representative data and observe the range of every
+activation tensor (`qgraph.quant.observers` says how it runs: LiteRT by default).
 
 Methods:
 - ``minmax`` (default; what TFLiteConverter does): the smallest and largest value seen.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,12 +21,12 @@ import numpy as np
 from qgraph.errors import OptionError
 from qgraph.ir import Graph
 from qgraph.quant.data import iter_batches
+from qgraph.quant.observers import RUNTIMES
+from qgraph.quant.runtime import Runner
 
 METHODS = ("minmax", "percentile")
 BINS = 2048
-#: activations kept in memory per calibration batch (all observed tensors, float32).
-BATCH_BYTES = 256 * 2**20
-#: show a progress bar once calibration has run this long.
+#: show progress once calibration has run this long.
 PROGRESS_AFTER_S = 5.0
 
 
@@ -44,56 +45,79 @@ def calibrate(
     percentile: float = 99.99,
     max_samples: int | None = None,
     progress: bool | None = None,
+    runtime: str = "auto",
+    names: Sequence[str] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> dict[str, tuple[float, float]]:
-    """{tensor name: (min, max)} for every activation of `graph`."""
+    """{tensor name: (min, max)} for `names` (default: every activation of `graph`).
+
+    `runtime`: "litert" runs qgraph's own float `.tflite`, "keras" the Keras emitter's model;
+    "auto" is LiteRT, falling back to Keras (with a `log` line saying why) when LiteRT
+    cannot run the graph."""
     if not 50.0 < float(percentile) <= 100.0:
         raise OptionError(f"percentile={percentile} is not supported; use a value in (50, 100], e.g. 99.99")
     if method not in METHODS:
         raise OptionError(
             f"calibration_method={method!r} is not supported; choose one of {', '.join(METHODS)}"
         )
-    from qgraph.emit.keras import to_keras
-
-    names = observed_tensors(graph)
-    model = to_keras(graph, outputs=names)
-    per_sample = sum(4 * int(np.prod([max(d, 1) for d in graph.tensor(n).shape[1:]])) for n in names)
-    batch = int(np.clip(BATCH_BYTES // max(per_sample, 1), 1, 64))
+    if runtime not in RUNTIMES:
+        raise OptionError(
+            f"calibration_runtime={runtime!r} is not supported; choose one of {', '.join(RUNTIMES)}"
+        )
+    names = list(observed_tensors(graph) if names is None else names)
+    inputs = [n for n in graph.inputs if n in names]  # observed straight from the data
+    computed = [n for n in names if n not in inputs]
+    log = log or (lambda _: None)
+    run = Runner(graph, computed, runtime, reduce=True, log=log)
     lo = np.full(len(names), np.inf)
     hi = np.full(len(names), -np.inf)
-    for outs in _run(model, data, graph, batch, max_samples, progress, "calibrating activation ranges"):
-        lo = np.minimum(lo, [o.min() for o in outs])
-        hi = np.maximum(hi, [o.max() for o in outs])
+    samples = 0
+    for batch in _batches(run, data, graph, max_samples, progress, "calibrating activation ranges"):
+        samples += len(batch[0])
+        batch_lo, batch_hi = run.ranges(batch)
+        given = {n: x for n, x in zip(graph.inputs, batch, strict=True)}
+        batch_lo = np.concatenate([[given[n].min() for n in inputs], batch_lo])
+        batch_hi = np.concatenate([[given[n].max() for n in inputs], batch_hi])
+        lo, hi = np.minimum(lo, batch_lo), np.maximum(hi, batch_hi)
+    order = inputs + computed
+    log(f"ran the float graph on {samples} samples in {'LiteRT' if run.runtime == 'litert' else 'Keras'}")
     if method == "percentile":
-        lo, hi = _percentile_ranges(model, data, graph, batch, max_samples, progress, lo, hi, percentile)
-    return {n: (float(a), float(b)) for n, a, b in zip(names, lo, hi, strict=True)}
+        run = Runner(graph, computed, run.runtime, reduce=False, log=log)
+        lo, hi = _percentile_ranges(run, data, graph, inputs, max_samples, progress, lo, hi, percentile)
+    ranges = {n: (float(a), float(b)) for n, a, b in zip(order, lo, hi, strict=True)}
+    return {n: ranges[n] for n in names}
 
 
-def _run(model, data, graph, batch, max_samples, progress, label):
-    import keras
+def _batches(run: Runner, data, graph: Graph, max_samples, progress, label) -> Iterator[list[np.ndarray]]:
+    per_sample = sum(4 * int(np.prod([max(d, 1) for d in graph.tensor(n).shape[1:]])) for n in run.names)
+    size = run.batch_size(per_sample)
+    start = last = time.perf_counter()
+    samples, shown = 0, False
 
-    bar, start, samples = None, time.perf_counter(), 0
-    for inputs in iter_batches(data, graph, batch, max_samples):
-        outs = model.predict_on_batch(inputs if len(inputs) > 1 else inputs[0])
-        outs = outs if isinstance(outs, list | tuple) else [outs]
-        samples += len(inputs[0])
-        # A progress bar only on long runs (or when asked): short calibrations stay quiet.
-        if (
-            bar is None
-            and progress is not False
-            and (progress or time.perf_counter() - start > PROGRESS_AFTER_S)
-        ):
-            print(f"qgraph: {label}", file=sys.stderr)
-            bar = keras.utils.Progbar(max_samples, unit_name="sample")
-        if bar is not None:
-            bar.update(samples)
-        yield [np.asarray(o) for o in outs]
+    def show() -> None:
+        total = f"/{max_samples}" if max_samples else ""
+        rate = samples / max(time.perf_counter() - start, 1e-9)
+        print(f"\rqgraph: {label}: {samples}{total} samples ({rate:.0f}/s)", end="", file=sys.stderr)
+
+    for batch in iter_batches(data, graph, size, max_samples):
+        yield batch
+        samples += len(batch[0])
+        now = time.perf_counter()
+        # Progress only on long runs (or when asked), redrawn at most twice a second.
+        if progress is not False and (progress or now - start > PROGRESS_AFTER_S) and now - last > 0.5:
+            show()
+            shown, last = True, now
+    if shown or progress:
+        show()
+        print(file=sys.stderr)
 
 
-def _percentile_ranges(model, data, graph, batch, max_samples, progress, lo, hi, percentile):
+def _percentile_ranges(run, data, graph, inputs, max_samples, progress, lo, hi, percentile):
     hist = np.zeros((len(lo), BINS))
     edges = [np.linspace(a, b if b > a else a + 1e-6, BINS + 1) for a, b in zip(lo, hi, strict=True)]
-    for outs in _run(model, data, graph, batch, max_samples, progress, "building range histograms"):
-        for i, o in enumerate(outs):
+    for batch in _batches(run, data, graph, max_samples, progress, "building range histograms"):
+        given = {n: x for n, x in zip(graph.inputs, batch, strict=True)}
+        for i, o in enumerate([given[n] for n in inputs] + run.values(batch)):
             hist[i] += np.histogram(o, bins=edges[i])[0]
     tail = (100.0 - percentile) / 100.0
     new_lo, new_hi = lo.copy(), hi.copy()
