@@ -2,7 +2,8 @@
 
 Run from the repository root:
 
-    python bench/ptq.py                             # both models, default repeats
+    python bench/ptq.py                             # every table, default repeats
+    python bench/ptq.py --only speed --speed-models mobilenetv2 --repeats 1   # quick speed check
     python bench/ptq.py --markdown /tmp/ptq.md      # also write the tables to a file
     python bench/ptq.py --save-dir /tmp/ptq_files   # keep every .tflite for tflite_dump.py
 
@@ -22,6 +23,7 @@ import io
 import statistics
 import sys
 import time
+import traceback
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +34,9 @@ from bench_env import environment, fmt_s, loadavg, log  # bench/ is the script's
 DESCRIPTION = """\
 Compare post-training quantization (Keras -> quantized .tflite) with qgraph against
 the TensorFlow Lite converter, in one process, on the same in-memory models and the
-SAME calibration samples.
+SAME calibration samples. Two parts (--only compare / --only speed; default both):
+the qgraph-vs-converter tables (compile time, size, latency, accuracy; --models) and
+the int8 compile-speed table (--speed-models), which runs first.
 
 Tools (every call below is inside the timed region, calibration included):
   qgraph     qgraph.compile(model, target="cpu", quantize="int8",
@@ -69,9 +73,10 @@ Measured, per model and tool:
   compile time  wall time (time.perf_counter) of the call above; median of
                 --repeats calls (default 3), except the converter on MobileNetV2,
                 which is slow: --converter-repeats-mobilenetv2 (default 1). There is
-                no separate warm-up: the first digits call of each tool also pays
-                one-off process costs (tracing, lazy imports); all individual times
-                are printed. Training / building the model is not timed.
+                no separate warm-up: with --only compare, the first digits call of
+                each tool also pays one-off process costs (tracing, lazy imports);
+                all individual times are printed. Training / building the model is
+                not timed.
   size          bytes of the .tflite.
   latency       ai_edge_litert.interpreter.Interpreter(model_content=...,
                 num_threads=1), one sample (batch 1): --warmup invokes (default 5),
@@ -102,6 +107,38 @@ Project goals checked in the table: compile time ratio < 1, size ratio <= 1.01,
 latency ratio <= 1.00, accuracy >= the converter's (digits), SQNR >= the
 converter's - 1 dB (MobileNetV2).
 
+int8 compile-speed table (one row per model, 100 calibration samples):
+  Models (--speed-models, default all): keras.applications MobileNetV2, ResNet50,
+  EfficientNetB0, DenseNet121, each weights=None, input_shape=(224, 224, 3),
+  classifier_activation=None, after keras.utils.set_random_seed(--seed); BN
+  statistics, calibration samples (the same array for both tools) and SQNR as for
+  mobilenetv2 above. EfficientNetB0 keeps its built-in Rescaling + Normalization
+  and gets the same [-1, 1] samples.
+  qgraph       the int8 call above, 1 + --repeats times per model. "cold" is the
+               first call on the model (for the first model: the first
+               qgraph.compile of the process; qgraph and TensorFlow are already
+               imported and the Keras model has run eagerly); "warm" is the median
+               of the --repeats calls after it. The split comes from the call's
+               report: load = report.seconds["load"] (Keras model -> graph),
+               calibration = the "calibrate" PassRecord's .seconds, passes =
+               report.seconds["passes"] - calibration, serialize =
+               report.seconds["serialize"] (target checks + flatbuffer); total =
+               wall time of the call. Each column is its own median over the warm
+               calls, so the parts need not add up to the total exactly.
+  converter    the converter call above, --converter-repeats times (default 1);
+               median.
+  lower bound  what calibration cannot go below: N (100) forward passes, i.e.
+               N x the median single-sample invoke of qgraph's float32 file of the
+               same model (quantize="float") in ai_edge_litert
+               Interpreter(num_threads=1): --warmup invokes, then
+               --lower-bound-runs (default 20) timed invokes.
+  Columns: speed-up = converter / qgraph warm total; cold / warm = qgraph's cold
+  total / warm total; calibration / lower bound and qgraph warm total / lower
+  bound; SQNR (dB) of each tool's file (qgraph: the cold call's). A tool that
+  raises is shown in its cell ("does not compile: <first line of the error>"),
+  its traceback goes to stderr. Goals (issue 12): MobileNetV2 speed-up >= 10x,
+  cold / warm <= 1.5.
+
 The results are printed to stdout as Markdown (with an environment header: load
 average, CPU count, versions); --markdown PATH also writes the tables to PATH.
 Progress goes to stderr. --save-dir DIR writes every .tflite there, to compare
@@ -109,7 +146,14 @@ files with e.g. python /work/shared/tools/tflite_dump.py FILE.
 """
 
 MODELS = ("digits", "mobilenetv2")
-PRETTY = {"digits": "Digits CNN", "mobilenetv2": "MobileNetV2"}
+#: the int8 compile-speed table's models (keras.applications constructors, 224x224).
+APPLICATIONS = {
+    "mobilenetv2": "MobileNetV2",
+    "resnet50": "ResNet50",
+    "efficientnetb0": "EfficientNetB0",
+    "densenet121": "DenseNet121",
+}
+PRETTY = {"digits": "Digits CNN", **APPLICATIONS}
 TOOLS = ("qgraph", "converter")
 
 
@@ -326,29 +370,28 @@ def build_digits(seed: int) -> Case:
     return case
 
 
-def build_mobilenetv2(seed: int) -> Case:
+def build_application(name: str, seed: int) -> Case:
+    """keras.applications model `name` (a key of APPLICATIONS) at 224x224, weights=None, with
+    BatchNorm statistics from data, 100 calibration and 50 evaluation samples."""
     import keras
     import numpy as np
 
     keras.utils.set_random_seed(seed)
-    model = keras.applications.MobileNetV2(
+    model = getattr(keras.applications, APPLICATIONS[name])(
         weights=None, input_shape=(224, 224, 3), classifier_activation=None
     )
     n_bn = calibrate_batchnorm(model, seed)
     rng = np.random.default_rng(seed + 2)
     calib = rng.uniform(-1.0, 1.0, size=(100, 224, 224, 3)).astype(np.float32)
     x_eval = rng.uniform(-1.0, 1.0, size=(50, 224, 224, 3)).astype(np.float32)
-    case = Case("mobilenetv2", model, calib, x_eval)
+    case = Case(name, model, calib, x_eval)
     case.keras_out = keras_predict(model, x_eval)
     case.info = (
-        f"MobileNetV2: weights=None (seed {seed}), {n_bn} BN layers set to the statistics of 16 random samples; "
-        f"calibration = 100 samples uniform in [-1, 1]; SQNR on 50 other samples; Keras logits range "
-        f"{case.keras_out.min():.3g} .. {case.keras_out.max():.3g}"
+        f"{APPLICATIONS[name]}: weights=None (seed {seed}), {n_bn} BN layers set to the statistics of 16 "
+        f"random samples; calibration = 100 samples uniform in [-1, 1]; SQNR on 50 other samples; Keras "
+        f"logits range {case.keras_out.min():.3g} .. {case.keras_out.max():.3g}"
     )
     return case
-
-
-BUILDERS = {"digits": build_digits, "mobilenetv2": build_mobilenetv2}
 
 
 def evaluate(case: Case, r: Measure) -> None:
@@ -387,6 +430,102 @@ def run_mode(case: Case, mode: str, args, label: str) -> dict[str, Measure]:
             with open(path, "wb") as f:
                 f.write(r.data)
     return results
+
+
+# ---------------------------------------------------------------- int8 compile speed (issue 12)
+
+
+@dataclass
+class Speed:
+    """One model's row of the int8 compile-speed table."""
+
+    name: str
+    n_calib: int = 0
+    #: qgraph's first call on this model, then the warm calls: split dicts (see `qgraph_int8_split`).
+    cold: dict[str, float] = field(default_factory=dict)
+    warm: list[dict[str, float]] = field(default_factory=list)
+    qgraph: Measure = field(default_factory=Measure)  # the cold call's file, SQNR
+    converter: Measure = field(default_factory=Measure)
+    #: single-sample invoke times of qgraph's float32 file (the lower bound's unit).
+    float_file: Measure = field(default_factory=Measure)
+    errors: dict[str, str] = field(default_factory=dict)  # "qgraph" / "converter" / "lower bound"
+
+    def warm_s(self, key: str) -> float:
+        return statistics.median(w[key] for w in self.warm)
+
+    @property
+    def lower_bound_s(self) -> float:
+        return self.n_calib * statistics.median(self.float_file.latency)
+
+
+def qgraph_int8_split(model, calib) -> tuple[bytes, dict[str, float]]:
+    """One int8 qgraph.compile: the file and its time split from the report (seconds)."""
+    import qgraph
+
+    t0 = time.perf_counter()
+    r = qgraph.compile(model, target="cpu", quantize="int8", representative_data=calib)
+    total = time.perf_counter() - t0
+    s = r.report.seconds
+    calibration = sum(p.seconds for p in r.report.passes if p.name == "calibrate")
+    split = {
+        "total": total,
+        "load": s["load"],
+        "passes": s["passes"] - calibration,
+        "calibration": calibration,
+        "serialize": s["serialize"],
+    }
+    return r.tflite, split
+
+
+def failure(e: BaseException) -> str:
+    """Print the current exception's traceback to stderr; return its first line for the table."""
+    traceback.print_exc()
+    return f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
+
+
+def measure_speed(case: Case, args) -> Speed:
+    """qgraph cold + --repeats warm int8 compiles, --converter-repeats converter compiles, the
+    LiteRT float lower bound and both files' SQNR, for one model. A tool that fails is noted
+    in `errors` (first line of the error), not raised."""
+    label = PRETTY[case.name]
+    sp = Speed(case.name, n_calib=len(case.calib))
+    try:
+        for i in range(1 + args.repeats):
+            data, split = qgraph_int8_split(case.model, case.calib)
+            kind = "cold" if i == 0 else f"warm {i}/{args.repeats}"
+            log(f"    {label} qgraph int8 {kind}: " + ", ".join(f"{k} {v:.3f} s" for k, v in split.items()))
+            if i == 0:
+                sp.cold, sp.qgraph.data = split, data
+            else:
+                sp.warm.append(split)
+                sp.qgraph.deterministic &= data == sp.qgraph.data
+            sp.qgraph.times.append(split["total"])
+        evaluate(case, sp.qgraph)
+    except Exception as e:  # a model qgraph cannot compile is a row, not the end of the run
+        sp.errors["qgraph"] = failure(e)
+    try:
+        sp.converter = time_compile(
+            "converter", case.model, "int8", case.calib, args.converter_repeats, label
+        )
+        evaluate(case, sp.converter)
+    except Exception as e:
+        sp.errors["converter"] = failure(e)
+    try:
+        import qgraph
+
+        sp.float_file.data = qgraph.compile(case.model, target="cpu", quantize="float").tflite
+        measure_latency({"float": sp.float_file}, case.x_eval[0], args.warmup, args.lower_bound_runs, 1)
+        log(
+            f"    {label} LiteRT float invoke: median {statistics.median(sp.float_file.latency) * 1000:.2f} ms"
+        )
+    except Exception as e:
+        sp.errors["lower bound"] = failure(e)
+    if args.save_dir:
+        for tool, m in (("qgraph", sp.qgraph), ("converter", sp.converter), ("qgraph_float", sp.float_file)):
+            if m.data:
+                with open(os.path.join(args.save_dir, f"{case.name}_speed_{tool}.tflite"), "wb") as f:
+                    f.write(m.data)
+    return sp
 
 
 # ---------------------------------------------------------------- environment (as compile_speed.py)
@@ -508,6 +647,110 @@ def details(label: str, mode: str, q: Measure, c: Measure) -> list[str]:
     return out
 
 
+SPEED_HEADER = [
+    "Model",
+    "converter s",
+    "qgraph warm total s",
+    "load",
+    "passes (excl. calibration)",
+    "calibration",
+    "serialize",
+    "speed-up (converter / qgraph warm)",
+    "qgraph cold s",
+    "cold / warm",
+    "lower bound s (N x LiteRT float invoke)",
+    "calibration / lower bound",
+    "qgraph warm total / lower bound",
+    "SQNR converter dB",
+    "SQNR qgraph dB",
+]
+
+
+def speed_row(sp: Speed) -> list[str]:
+    dash = "–"
+    c = dash
+    if "converter" in sp.errors:
+        c = f"fails: {sp.errors['converter']}"
+    elif sp.converter.times:
+        c = fmt_s(sp.converter.compile_s)
+    lb = float("nan") if "lower bound" in sp.errors else sp.lower_bound_s
+    lb_text = f"fails: {sp.errors['lower bound']}" if "lower bound" in sp.errors else fmt_s(lb)
+    c_sqnr = dash if "converter" in sp.errors else f"{sp.converter.sqnr:.2f}"
+    if "qgraph" in sp.errors:
+        return [
+            PRETTY[sp.name],
+            c,
+            f"does not compile: {sp.errors['qgraph']}",
+            *[dash] * 7,  # load .. cold / warm
+            lb_text,
+            dash,
+            dash,
+            c_sqnr,
+            dash,
+        ]
+    warm = sp.warm_s("total")
+    speedup = f"**{sp.converter.compile_s / warm:.1f}x**" if "converter" not in sp.errors else dash
+    return [
+        PRETTY[sp.name],
+        c,
+        fmt_s(warm),
+        *(fmt_s(sp.warm_s(k)) for k in ("load", "passes", "calibration", "serialize")),
+        speedup,
+        fmt_s(sp.cold["total"]),
+        f"{sp.cold['total'] / warm:.2f}",
+        lb_text,
+        f"{sp.warm_s('calibration') / lb:.2f}",
+        f"{warm / lb:.2f}",
+        c_sqnr,
+        f"{sp.qgraph.sqnr:.2f}",
+    ]
+
+
+def speed_markdown(speeds: list[Speed]) -> str:
+    lines = ["| " + " | ".join(SPEED_HEADER) + " |", "|---|" + "---:|" * (len(SPEED_HEADER) - 1)]
+    lines += ["| " + " | ".join(speed_row(sp)) + " |" for sp in speeds]
+    goals = []
+    mnv2 = next((sp for sp in speeds if sp.name == "mobilenetv2"), None)
+    if mnv2 is None:
+        goals.append("MobileNetV2 speed-up >= 10x: not measured in this run")
+    elif mnv2.errors.keys() & {"qgraph", "converter"}:
+        goals.append("MobileNetV2 speed-up >= 10x: **NO** (a tool failed)")
+    else:
+        r = mnv2.converter.compile_s / mnv2.warm_s("total")
+        goals.append(f"MobileNetV2 speed-up >= 10x: {yes_no(r >= 10)} ({r:.1f}x)")
+    ratios = [sp.cold["total"] / sp.warm_s("total") for sp in speeds if "qgraph" not in sp.errors]
+    if ratios:
+        goals.append(
+            f"qgraph cold / warm <= 1.5 for every model: {yes_no(max(ratios) <= 1.5)} (max {max(ratios):.2f})"
+        )
+    return "\n".join(lines) + "\n\nGoal: " + "; ".join(goals) + "."
+
+
+def speed_details(sp: Speed) -> list[str]:
+    out = [f"{PRETTY[sp.name]}, int8 compile speed ({sp.n_calib} calibration samples):"]
+    for kind, splits in (("cold", [sp.cold] if sp.cold else []), ("warm", sp.warm)):
+        for s in splits:
+            out.append(f"  qgraph {kind:4s} " + ", ".join(f"{k} {v:.3f}" for k, v in s.items()) + " s")
+    if sp.qgraph.data:
+        out.append(
+            f"  qgraph file {len(sp.qgraph.data):,} bytes"
+            f"{'' if sp.qgraph.deterministic else ' (warm calls produced different bytes)'}"
+        )
+    if sp.converter.times:
+        out.append(
+            f"  converter compile times (s): {', '.join(f'{t:.3f}' for t in sp.converter.times)}; "
+            f"file {len(sp.converter.data):,} bytes"
+        )
+    if sp.float_file.latency:
+        out.append(
+            "  LiteRT float32 invoke (qgraph float file, 1 thread) p25/p50/p75: "
+            + "/".join(fmt_ms(1000 * v) for v in statistics.quantiles(sp.float_file.latency, n=4))
+            + f" over {len(sp.float_file.latency)} invokes"
+        )
+    out += [f"  {tool} failed: {err}" for tool, err in sp.errors.items()]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
@@ -515,14 +758,44 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         choices=MODELS,
         default=list(MODELS),
-        help="models to benchmark (default: %(default)s)",
+        help="models of the qgraph-vs-converter tables (default: %(default)s)",
+    )
+    p.add_argument(
+        "--speed-models",
+        nargs="+",
+        choices=APPLICATIONS,
+        default=list(APPLICATIONS),
+        help="models of the int8 compile-speed table (default: %(default)s)",
+    )
+    p.add_argument(
+        "--only",
+        choices=("compare", "speed"),
+        help="run only the qgraph-vs-converter tables (compare) or only the int8 compile-speed "
+        "table (speed); default: both",
     )
     p.add_argument(
         "--repeats",
         type=int,
         default=3,
         metavar="N",
-        help="timed compile calls per tool and mode; the median is reported (default: %(default)s)",
+        help="timed compile calls per tool and mode; the median is reported. In the compile-speed "
+        "table: qgraph's warm calls, after its cold one (default: %(default)s)",
+    )
+    p.add_argument(
+        "--converter-repeats",
+        type=int,
+        default=1,
+        metavar="N",
+        help="timed converter calls per model in the compile-speed table, 7-60 s each on a 2-core "
+        "machine; the median is reported (default: %(default)s)",
+    )
+    p.add_argument(
+        "--lower-bound-runs",
+        type=int,
+        default=20,
+        metavar="N",
+        help="timed single-sample LiteRT invokes of the float32 file per model, after --warmup; "
+        "the median x the calibration samples is the lower bound (default: %(default)s)",
     )
     p.add_argument(
         "--converter-repeats-mobilenetv2",
@@ -571,7 +844,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--markdown", metavar="PATH", help="also write the Markdown tables to PATH")
     args = p.parse_args(argv)
     if (
-        min(args.repeats, args.converter_repeats_mobilenetv2, args.latency_runs, args.instances) < 1
+        min(
+            args.repeats,
+            args.converter_repeats_mobilenetv2,
+            args.converter_repeats,
+            args.latency_runs,
+            args.lower_bound_runs,
+            args.instances,
+        )
+        < 1
         or args.warmup < 0
     ):
         p.error("repeat counts must be >= 1 (--warmup >= 0)")
@@ -582,22 +863,40 @@ def main(argv: list[str] | None = None) -> int:
     print("# qgraph post-training quantization benchmark\n")
     for line in env:
         print(f"- {line}")
-    print(
-        f"- compile repeats: {args.repeats} (converter on MobileNetV2: {args.converter_repeats_mobilenetv2}); "
-        f"latency: {args.warmup} warm-up + {args.latency_runs} timed samples per file over {args.instances} "
-        f"interpreters each, 1 thread; seed {args.seed}\n",
-        flush=True,
-    )
+    if args.only != "speed":
+        print(
+            f"- compile repeats: {args.repeats} (converter on MobileNetV2: "
+            f"{args.converter_repeats_mobilenetv2}); latency: {args.warmup} warm-up + {args.latency_runs} "
+            f"timed samples per file over {args.instances} interpreters each, 1 thread"
+        )
+    if args.only != "compare":
+        print(
+            f"- int8 compile speed: qgraph 1 cold + {args.repeats} warm calls, converter "
+            f"{args.converter_repeats} call(s) per model; lower bound: {args.warmup} warm-up + "
+            f"{args.lower_bound_runs} timed LiteRT float invokes, 1 thread"
+        )
+    print(f"- seed {args.seed}\n", flush=True)
+
+    infos: list[str] = []
+    # The speed table runs first, so its first qgraph call is the first of the process (cold).
+    speeds: list[Speed] = []
+    for name in args.speed_models if args.only != "compare" else []:
+        log(f"[{PRETTY[name]}] int8 compile speed: preparing model")
+        case = build_application(name, args.seed)
+        infos.append(case.info)
+        log(f"  {case.info}")
+        speeds.append(measure_speed(case, args))
+        del case
 
     main_rows: list[list[str]] = []
     extra_rows: list[list[str]] = []
     notes: list[str] = []
-    infos: list[str] = []
-    for name in args.models:
+    for name in args.models if args.only != "speed" else []:
         label = PRETTY[name]
         log(f"[{label}] preparing model")
-        case = BUILDERS[name](args.seed)
-        infos.append(case.info)
+        case = build_digits(args.seed) if name == "digits" else build_application(name, args.seed)
+        if case.info not in infos:  # MobileNetV2 is the same model in both parts
+            infos.append(case.info)
         log(f"  {case.info}")
         nc = args.converter_repeats_mobilenetv2 if name == "mobilenetv2" else args.repeats
         modes = ["int8"] + (["dynamic", "float16"] if name == "mobilenetv2" and args.extra_modes else [])
@@ -611,10 +910,14 @@ def main(argv: list[str] | None = None) -> int:
         del case
 
     env.append(f"load average at end (1/5/15 min): {loadavg()}")
-    parts = ["## int8 (full-integer, float I/O)\n", markdown(main_rows)]
+    parts = ["## int8 (full-integer, float I/O)\n", markdown(main_rows)] if main_rows else []
     if extra_rows:
         parts += ["\n## MobileNetV2: dynamic-range and float16\n", markdown(extra_rows)]
-    md = "\n".join(parts)
+    if speeds:
+        n_calib = speeds[0].n_calib
+        parts += [f"\n## int8 compile speed ({n_calib} calibration samples)\n", speed_markdown(speeds)]
+        notes += [line for sp in speeds for line in speed_details(sp)]
+    md = "\n".join(parts).lstrip("\n")
     print(md)
     print()
     for line in infos:
