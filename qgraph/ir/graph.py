@@ -60,6 +60,15 @@ class Graph:
         order = nx.lexicographical_topological_sort(self.nx, key=lambda n: seq[n]["seq"])
         return [seq[n]["obj"] for n in order if seq[n]["kind"] == "op"]
 
+    def order_after(self, anchor: Tensor | Op | str, nodes: Sequence[Tensor | Op | str]) -> None:
+        """Put `nodes` (in this order) right after `anchor` in `ops()`'s order, as far as their
+        inputs allow. E.g. an op added to read a tensor runs as soon as the tensor exists,
+        instead of after everything added before it (which keeps the tensor alive till then)."""
+        data = self.nx.nodes
+        base = data[_name(anchor)]["seq"]
+        for k, node in enumerate(nodes, start=1):
+            data[_name(node)]["seq"] = base + k / (len(nodes) + 1)
+
     # ---- structure -----------------------------------------------------------------
     def producer(self, tensor: Tensor | str) -> Op | None:
         name = _name(tensor)

@@ -133,10 +133,14 @@ def _with_reductions(graph: Graph, names: Sequence[str]) -> Graph:
     for name in names:
         tensor = observed.tensor(name)
         axes = observed.const(f"{name}/calibration_axes", np.arange(len(tensor.shape), dtype=np.int32))
+        added: list = [axes]
         for reduce in ("REDUCE_MIN", "REDUCE_MAX"):
             out = observed.add_tensor(Tensor(f"{name}/{reduce}", (), "float32"))
-            observed.add_op(Op(out.name, reduce, {"keep_dims": False}), [tensor, axes], [out])
+            added += [observed.add_op(Op(out.name, reduce, {"keep_dims": False}), [tensor, axes], [out]), out]
             outputs.append(out.name)
+        # Reduce each tensor as soon as it exists: LiteRT's arena can then reuse its memory
+        # (and the values are still in cache) instead of keeping every activation to the end.
+        observed.order_after(tensor, added)
     observed.outputs = outputs
     observed.meta.pop("output_names", None)
     return observed

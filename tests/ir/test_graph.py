@@ -123,3 +123,18 @@ def test_quant_params_zero_point_range():
     g.tensor("h").quant = QuantParams(scale=0.5, zero_point=200, dtype="int8")
     with pytest.raises(LintError, match="zero point outside the int8 range"):
         g.lint()
+
+
+def test_order_after_runs_a_late_reader_right_after_its_tensor():
+    g = Graph()
+    x = g.add_tensor(Tensor("x", (1, 4)))
+    a = g.add_tensor(Tensor("a", (1, 4)))
+    b = g.add_tensor(Tensor("b", (1, 4)))
+    g.inputs, g.outputs = ["x"], ["b"]
+    g.add_op(Op("first", "RELU"), [x], [a])
+    g.add_op(Op("second", "RELU"), [a], [b])
+    watch = g.add_tensor(Tensor("watch", (1, 4)))
+    late = g.add_op(Op("watch_a", "RELU"), [a], [watch])
+    assert [op.name for op in g.ops()] == ["first", "second", "watch_a"]
+    g.order_after(a, [late, watch])
+    assert [op.name for op in g.ops()] == ["first", "watch_a", "second"]
