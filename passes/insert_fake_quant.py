@@ -32,6 +32,7 @@ from qgraph.quant.annotations import (
     fake_quant_of,
     is_float,
     mark_float,
+    observed_range,
     set_fake_quant,
     set_quantizers,
     set_weight_fake_quants,
@@ -85,7 +86,9 @@ class InsertFakeQuant(Pass):
                 own(graph.outputs_of(op)[0])
                 self._share(graph, op, graph.outputs_of(op)[0].name)
         for name in graph.inputs:
-            if wants(graph.tensor(name)) and fake_quant_of(graph.tensor(name)) is None:
+            t = graph.tensor(name)
+            # Integer inputs (pixels, indices) are exact already: the CAST after them is quantized.
+            if t.dtype == "float32" and wants(t) and fake_quant_of(t) is None:
                 own(graph.tensor(name))
         for op in graph.ops():
             out = graph.outputs_of(op)[0]
@@ -107,7 +110,10 @@ class InsertFakeQuant(Pass):
                 or (op_facts(op.type).same_scale and op.name in quantized_ops)
             ):
                 continue
-            own(out, fixed_range(op.type) if op_facts(op.type).fixed_output else None)
+            fixed = fixed_range(op.type) if op_facts(op.type).fixed_output else None
+            if op.type == "CAST" and observed_range(out) is not None:
+                fixed = observed_range(out)  # a uint8/int8 input's full range: its integers stay exact
+            own(out, fixed)
         set_quantizers(graph, quantizers)
         weights = sum(1 for op in graph.ops() if any(not s.affine for s in weight_fake_quants(op).values()))
         ctx.log(

@@ -51,6 +51,9 @@ class InsertIOQuantize(Pass):
         kind = io_dtype(ctx)
         for name in list(graph.inputs):
             x = graph.tensor(name)
+            if x.dtype != "float32":  # raw integers (a uint8 image): the file takes what the model declared
+                ctx.log(f"input {name}: {_describe(x, x.dtype)} as the model declares it")
+                continue
             if kind != "int8" and x.quant is not None:
                 inner = graph.add_tensor(Tensor(f"{name}/quantized", x.shape, x.dtype, quant=x.quant))
                 graph.replace_all_uses(x, inner)
@@ -93,5 +96,5 @@ def _shifted(q, offset: int):
 
 def _describe(t: Tensor, kind: str) -> str:
     if t.quant is None:
-        return "float32"
+        return t.dtype
     return f"{t.quant.dtype} scale={float(t.quant.scale[0]):.8g} zero_point={int(t.quant.zero_point[0])}"

@@ -5,14 +5,18 @@ Weights per axis: CONV_2D on dim 0, DEPTHWISE_CONV_2D on dim 3 (the output chann
 FULLY_CONNECTED per tensor unless `per_channel_dense=True` (newer runtimes), or per tensor
 everywhere when the target has no per-axis support (EdgeTPU). Bias scale is exactly
 float32(input_scale * weight_scale), zero point 0. Only annotates: `materialize_int8`
-writes the integers.
+writes the integers. A QAT model's weights keep the axis and bits training simulated, except
+per-channel weights on a target without per-axis support: those are requantized per tensor
+from the float weights, with a warning (`per_channel_dense=True` there is refused).
 
     >>> QuantizeWeights().run(graph, ctx)  # conv/kernel f32[16,3,3,1]  =>  q(axis=0, n=16)
 """
 
 from __future__ import annotations
 
+from qgraph.errors import OptionError
 from qgraph.ir import Graph, Op
+from qgraph.notices import warn
 from qgraph.ops import op_facts
 from qgraph.options import Option
 from qgraph.pipeline import Pass, PassContext
@@ -56,7 +60,14 @@ class QuantizeWeights(Pass):
     after = ("propagate_same_scale",)
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
+        per_axis = ctx.target is None or ctx.target.per_axis_weights
+        if ctx.options.get("per_channel_dense") and not per_axis:
+            raise OptionError(
+                f"per_channel_dense=True: target {_target_name(ctx)} runs per-tensor weights only "
+                "(no per-axis quantization), so FULLY_CONNECTED weights stay per tensor; drop the option"
+            )
         weights = other = 0
+        requantized: list[str] = []
         for op in graph.ops():
             ins = graph.inputs_of(op)
             if not runs_in_int8(graph, op):
@@ -73,6 +84,10 @@ class QuantizeWeights(Pass):
                 trained = weight_fake_quants(op).get(1)
                 if trained is not None and not trained.affine:
                     axis, bits = trained.axis, trained.bits
+                    if axis is not None and not per_axis:
+                        # The float weights are in the QAT model: per tensor is exact from them.
+                        axis = None
+                        requantized.append(op.name)
                 else:
                     axis, bits = weight_axis(op.type, ctx), 8
                 w.quant = weight_params(w.data, axis, bits=bits)
@@ -87,5 +102,29 @@ class QuantizeWeights(Pass):
                     assert t.data is not None
                     t.quant = activation_params(float(t.data.min()), float(t.data.max()))
                     other += 1
+        if requantized:
+            warn(
+                graph,
+                ctx,
+                f"the QAT model trained per-channel weights for {len(requantized)} ops ("
+                + ", ".join(requantized[:4])
+                + (" ..." if len(requantized) > 4 else "")
+                + f"); target {_target_name(ctx)} runs per-tensor weights only, so they are "
+                "requantized per tensor (the learned activation ranges stay). Train for the target: "
+                f"{_quantize_model_call(ctx)}",
+            )
         ctx.log(f"quantized the weights of {weights} conv/dense ops and {other} other constants")
         return weights + other > 0
+
+
+def _target_name(ctx: PassContext) -> str:
+    if ctx.target is None:
+        return "?"
+    level = ctx.target.option_values.get("api_level")
+    return f"{ctx.target.name!r}" + (f" (api_level={level})" if level is not None else "")
+
+
+def _quantize_model_call(ctx: PassContext) -> str:
+    name = ctx.target.name if ctx.target is not None else "cpu"
+    level = ctx.target.option_values.get("api_level") if ctx.target is not None else None
+    return f"qgraph.quantize_model(model, target={name!r}" + (f", api_level={level})" if level else ")")

@@ -51,6 +51,7 @@ FLOAT_OPS = frozenset(
         "UNIDIRECTIONAL_SEQUENCE_RNN",
         "QUANTIZE",
         "DEQUANTIZE",
+        "CAST",
     }
 )
 

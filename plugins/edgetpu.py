@@ -59,6 +59,9 @@ EDGETPU = qgraph.Target(
     ),
     io_dtypes=("int8", "uint8"),
     per_axis_weights=False,
+    # The EdgeTPU compiler takes static shapes only, and at most 3 dimensions above 1.
+    static_batch=True,
+    static_shapes=True,
     no_fused_activation=frozenset({"CONCATENATION", "MAX_POOL_2D", "AVERAGE_POOL_2D"}),
     rules={
         "CONCATENATION": _no_fused_activation,

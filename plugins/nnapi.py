@@ -22,14 +22,17 @@ def _softmax_rank(op, graph):
 
 
 def _for_api_level(target: qgraph.Target, options: dict) -> qgraph.Target:
-    """Per-channel weights (TENSOR_QUANT8_SYMM_PER_CHANNEL) need API 29; below 30 the delegate
-    shifts int8 tensors to uint8 itself, so int8 files serve every level."""
+    """Per-channel weights (TENSOR_QUANT8_SYMM_PER_CHANNEL) and CAST need API 29; below 30 the
+    delegate shifts int8 tensors to uint8 itself, so int8 files serve every level."""
     level = options.get("api_level")
     if not isinstance(level, int) or not 27 <= level <= 36:
         raise qgraph.OptionError(
             f"api_level={level!r} is not an Android NNAPI level; use an int from 27 to 36"
         )
-    return dataclasses.replace(target, per_axis_weights=level >= 29)
+    rules = dict(target.rules)
+    if level < 29:
+        rules["CAST"] = lambda op, graph: f"CAST needs NNAPI feature level 29 (api_level={level})"
+    return dataclasses.replace(target, per_axis_weights=level >= 29, rules=rules)
 
 
 NNAPI = qgraph.Target(
@@ -66,6 +69,7 @@ NNAPI = qgraph.Target(
             "HARD_SWISH",
             "LEAKY_RELU",
             "REDUCE_MAX",
+            "CAST",
         }
     ),
     io_dtypes=("float32", "int8", "uint8"),

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from qgraph import _keras_registration
 from qgraph.errors import (
     LintError,
+    ModelFileError,
     OptionError,
     PassError,
     PassOrderError,
@@ -70,6 +71,7 @@ __all__ = [
     "FunctionPass",
     "Graph",
     "LintError",
+    "ModelFileError",
     "Op",
     "OpDef",
     "Option",

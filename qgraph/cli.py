@@ -19,6 +19,11 @@ EPILOG = """examples:
   qgraph compile model.keras -o m.tflite --target edgetpu --calibration samples.npy
   qgraph compile model.keras -o m.tflite --quantize dynamic --option min_elements=256
                                                 any option a pass or the target declares
+  qgraph compile model.keras -o m.tflite --target nnapi --api-level 28 --calibration samples.npy
+  qgraph compile lambda.keras -o m.tflite --unsafe-deserialization
+                                                a file you trust whose Lambda layers hold Python code
+  qgraph compile custom.keras -o m.tflite --custom-objects my_layers.py:MyLayer
+                                                a custom layer (or a module that registers it)
   qgraph passes                                 the pass pipeline in run order, with each pass's options
   qgraph targets                                what each target accepts, with its options
 """
@@ -34,15 +39,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"qgraph {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    loading = _loading_flags()
 
     c = sub.add_parser(
         "compile",
+        parents=[loading],
         help="compile a .keras/.h5 model to .tflite",
         description="Lower the model to the IR, run the target's passes and write TFLite. "
         "The output is written atomically: on any error no file is left behind.",
     )
     c.add_argument("input", help="a .keras or .h5 Keras model file")
-    c.add_argument("-o", "--output", required=True, help="the .tflite file to write")
+    c.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="the .tflite file to write (a symlink is written through; a folder, device, FIFO or the "
+        "input model itself is refused); a new file gets the umask's mode, a replaced one keeps its mode",
+    )
     c.add_argument(
         "--target",
         default="cpu",
@@ -94,6 +107,13 @@ def _parser() -> argparse.ArgumentParser:
         "installed (pip install ethos-u-vela). Other NPUs: --option accelerator_config=ethos-u65-256",
     )
     c.add_argument(
+        "--api-level",
+        type=int,
+        metavar="N",
+        help="nnapi: the Android API level of the devices (27-36, default 30); below 29 weights are per "
+        "tensor (the target's api_level option)",
+    )
+    c.add_argument(
         "--option",
         action="append",
         default=[],
@@ -108,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser(
         "inspect",
+        parents=[loading],
         help="summarize a model's IR (ops, tensors, parameters, sizes, weight sparsity)",
         description="Load a model into qgraph's IR and print its summary: ops by type, inputs, "
         "outputs, and a table of every weight tensor with its shape, dtype, sparsity (the share "
@@ -152,6 +173,28 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _loading_flags() -> argparse.ArgumentParser:
+    """Flags for loading a .keras/.h5 file, shared by `compile` and `inspect`."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("loading a .keras/.h5 file")
+    g.add_argument(
+        "--unsafe-deserialization",
+        action="store_true",
+        help="trust the model file: let Keras run the Python code stored in it (Lambda layers; Keras' "
+        "safe_mode=False). Only for files you trust",
+    )
+    g.add_argument(
+        "--custom-objects",
+        action="append",
+        default=[],
+        metavar="MODULE[:NAME]",
+        help="import MODULE (or FILE.py) first, for custom layers it registers with "
+        "keras.saving.register_keras_serializable; with :NAME also pass that class, function or dict "
+        "of them to Keras as custom_objects; repeatable",
+    )
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = _parser().parse_args(argv)
@@ -165,13 +208,22 @@ def main(argv: list[str] | None = None) -> int:
     except (QGraphError, FileNotFoundError) as e:
         print(f"qgraph: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a file the system would not read or write (permissions, a full disk)
+        if e.filename is None:  # not about a file: a bug, shown with its traceback
+            raise
+        print(f"qgraph: error: {e.filename}: {e.strerror}", file=sys.stderr)
+        return 2
 
 
 def _compile(args) -> int:
+    import time
+
     import qgraph
+    from qgraph.cli_files import check_compile_output
     from qgraph.errors import OptionError
     from qgraph.quant.data import load_calibration_file
 
+    check_compile_output(args.output, args.input, args.vela)
     options: dict = {}
     if args.calibration:
         if args.quantize not in ("int8", None):
@@ -189,13 +241,19 @@ def _compile(args) -> int:
         if args.target != "ethos-u":
             raise OptionError(f"--vela is for --target ethos-u (got --target {args.target})")
         options["vela"] = True
+    if args.api_level is not None:
+        if args.target != "nnapi":
+            raise OptionError(f"--api-level is for --target nnapi (got --target {args.target})")
+        options["api_level"] = args.api_level
     for name, value in _parse_options(args.option, args.target).items():
         if name in options:
             raise OptionError(f"--option {name} repeats an option already given by its own flag")
         options[name] = value
-    result = qgraph.compile(
-        args.input, target=args.target, quantize=args.quantize, output=args.output, **options
-    )
+    start = time.perf_counter()
+    graph = _load(args)
+    loaded = time.perf_counter() - start
+    result = qgraph.compile(graph, target=args.target, quantize=args.quantize, output=args.output, **options)
+    result.report.seconds["load"] = loaded
     if args.report:
         print(result.report)
     s = result.graph.summary()
@@ -210,6 +268,15 @@ def _compile(args) -> int:
     for path in result.extra_paths.values():
         print(f"wrote {path}")
     return 0
+
+
+def _load(args):
+    """The input file's Graph, with the loading flags."""
+    import qgraph
+    from qgraph.cli_files import custom_objects
+
+    objects = custom_objects(args.custom_objects)
+    return qgraph.load(args.input, safe_mode=not args.unsafe_deserialization, custom_objects=objects)
 
 
 def _parse_options(items: list[str], target: str) -> dict:
@@ -237,10 +304,9 @@ def _parse_options(items: list[str], target: str) -> dict:
 def _inspect(args) -> int:
     from dataclasses import asdict
 
-    import qgraph
     from qgraph.compress.stats import weight_stats
 
-    g = qgraph.load(args.input)
+    g = _load(args)
     if args.optimize:
         from qgraph.pipeline import PassContext, PassManager
         from qgraph.targets import get_target
@@ -341,8 +407,10 @@ def _targets(args) -> int:
 
 
 def _demo(args) -> int:
+    from qgraph.cli_files import prepare_demo_folder
     from qgraph.demo import run_demo
 
+    prepare_demo_folder(args.out)
     return run_demo(epochs=args.epochs, out_dir=args.out)
 
 

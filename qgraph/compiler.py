@@ -6,8 +6,8 @@ the target and quantize mode, and the target's own; `check_options` says what is
 
 from __future__ import annotations
 
+import difflib
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,12 +15,16 @@ from typing import Any
 
 from qgraph.errors import OptionError, TargetError
 from qgraph.ir import Graph
+from qgraph.notices import compile_warnings, raise_warnings
 from qgraph.options import Option
+from qgraph.output_files import write_atomic, write_outputs  # noqa: F401 (write_atomic: re-exported)
 from qgraph.pipeline import Pass, PassContext, PassManager, PassRecord
 from qgraph.quant.annotations import has_learned_ranges
 from qgraph.targets import Incompatibility, Target, all_targets, get_target
 
 QUANTIZE_MODES = ("float", "dynamic", "float16", "int8")
+#: what `qgraph.compile` takes for every target and mode, beside the declared options.
+GENERAL_OPTIONS = ("target", "quantize", "output")
 #: the pass modes that are not `compile` quantize modes: the verbs that run those passes.
 MODE_NAMES = {"qat": "qgraph.quantize_model (QAT)", "prune": "qgraph.prune", "cluster": "qgraph.cluster"}
 
@@ -77,12 +81,16 @@ def compile_graph(
 ) -> CompileResult:
     tgt = get_target(target)
     # A QAT model carries its learned ranges: int8 by default, no calibration data needed.
-    mode = quantize or ("int8" if has_learned_ranges(graph) else tgt.default_quantize)
+    mode = (
+        quantize if quantize is not None else ("int8" if has_learned_ranges(graph) else tgt.default_quantize)
+    )
     if mode not in QUANTIZE_MODES:
         raise OptionError(
-            f"quantize={mode!r} is not a quantization mode; choose one of {', '.join(QUANTIZE_MODES)}"
+            f"quantize={mode!r} is not a quantization mode{did_you_mean(mode, QUANTIZE_MODES)}; "
+            f"choose one of {', '.join(QUANTIZE_MODES)} (or None: the target's default, int8 for a QAT model)"
         )
     tgt.require_mode(mode)
+    tgt.require_static_shapes(graph)
     manager = PassManager.from_plugins(lint=lint)
     ctx = check_options(manager, tgt, mode, options)
     assert ctx.target is not None
@@ -111,17 +119,15 @@ def compile_graph(
 
     data = serialize(graph, description=f"qgraph {_version()} (target {tgt.name}, {mode})")
     t2 = time.perf_counter()
-    report.warnings = tgt.version_fallbacks(graph.meta.get("op_versions", {}))
+    report.warnings = compile_warnings(graph) + tgt.version_fallbacks(graph.meta.get("op_versions", {}))
+    raise_warnings(compile_warnings(graph), stacklevel=3)  # at the line that called qgraph.compile
     extras = tgt.finish(data, tgt, report) if tgt.finish else {}
     report.seconds = {"passes": t1 - t0, "serialize": t2 - t1}
     if tgt.finish:  # e.g. Vela, which runs for its verdict even when it writes no extra file
         report.seconds[f"{tgt.name} compiler"] = time.perf_counter() - t2
     result = CompileResult(data, graph, report, extras=extras)
-    if output is not None:
-        stem = os.path.splitext(os.fspath(output))[0]
-        for suffix, extra in extras.items():
-            result.extra_paths[suffix] = write_atomic(stem + suffix, extra)
-        result.output = write_atomic(output, data)
+    if output is not None:  # every path is checked before any file is written (output_files.py)
+        result.output, result.extra_paths = write_outputs(output, data, extras, source=graph)
     return result
 
 
@@ -149,20 +155,22 @@ def check_options(manager: PassManager, target: Target, mode: str, options: dict
 
     def accepted(ctx: PassContext) -> str:
         names = set(own) | {o.name for p in manager.enabled(ctx) for o in p.options}
-        return ", ".join(sorted(names)) or "none"
+        general = f"compile's own: {', '.join(GENERAL_OPTIONS)}"
+        return f"{', '.join(sorted(names))}; and {general}" if names else f"none beyond {general}"
 
     unknown = [name for name in options if name not in own and name not in by_passes]
     if unknown:
-        others = {
-            name: t.name
-            for t in all_targets().values()
-            for o in t.options
-            for name in unknown
-            if o.name == name
-        }
+        target_options = {o.name: t.name for t in all_targets().values() for o in t.options}
+        known = [*GENERAL_OPTIONS, *by_passes, *target_options]
+        hints = [
+            f" ({n} is an option of target {target_options[n]!r})"
+            if n in target_options
+            else did_you_mean(n, known, " for {0!r}" if len(unknown) > 1 else "")
+            for n in unknown
+        ]
         raise OptionError(
             f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} for {here}"
-            + "".join(f" ({n} is an option of target {t!r})" for n, t in others.items())
+            + "".join(hints)
             + f"; options accepted here: {accepted(PassContext(target, mode, dict(options)))} "
             "(`qgraph passes` and `qgraph targets` list every option)"
         )
@@ -195,6 +203,15 @@ def check_options(manager: PassManager, target: Target, mode: str, options: dict
     return ctx
 
 
+def did_you_mean(name: Any, known: Sequence[str], form: str = "") -> str:
+    """` (did you mean 'x'?)` for the closest names in `known`, or "" when none is close;
+    `form` may name what is misspelled (" for {0!r}" gives ` (did you mean 'x' for 'y'?)`)."""
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=2, cutoff=0.75)
+    if not close:
+        return ""
+    return f" (did you mean {' or '.join(map(repr, close))}{form.format(name)}?)"
+
+
 def _when(p: Pass) -> str | None:
     """When pass `p` runs, from its `modes` and `targets` (None: not restricted by them)."""
     parts = []
@@ -208,25 +225,6 @@ def _when(p: Pass) -> str | None:
 def describe_options(options: Sequence[Option]) -> list[str]:
     """One line per option, `name: type = default  help`, for listings."""
     return [f"{o.signature()}  {o.help}".rstrip() for o in options]
-
-
-def write_atomic(path: str | os.PathLike, data: bytes) -> str:
-    """Write `data` to `path` via a temporary file in the same folder and a rename, so a
-    failure never leaves a partial file behind."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise OptionError(f"output folder {folder!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".qgraph-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def _version() -> str:

@@ -31,3 +31,8 @@ class TargetError(QGraphError):
 
 class OptionError(QGraphError):
     """An option value that is not supported (names the option and the allowed values)."""
+
+
+class ModelFileError(QGraphError, ValueError):
+    """A model file that is damaged or not in the format its name says: names the file and
+    the first inconsistency found in it."""

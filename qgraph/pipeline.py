@@ -113,6 +113,9 @@ class PassContext:
     records: list[PassRecord] = field(default_factory=list)
     #: option name -> its declaration, from the passes a PassManager runs and the target.
     declared: dict[str, Option] = field(default_factory=dict)
+    #: the options the caller set (before `run` fills in defaults): a pass may refuse one
+    #: that would have no effect, where a default must pass silently.
+    given: frozenset[str] | None = None
 
     def log(self, message: str) -> None:
         if self.records:
@@ -181,6 +184,8 @@ class PassManager:
     def run(self, graph: Graph, ctx: PassContext, phases: Sequence[str] = PHASES) -> list[PassRecord]:
         for name, option in self.option_declarations(ctx.target).items():
             ctx.declared.setdefault(name, option)
+        if ctx.given is None:
+            ctx.given = frozenset(n for n, v in ctx.options.items() if v is not None)
         for name in self.declared_options():
             # `ctx.options[name]` works as well as `ctx.option(name)` for a declared option.
             if ctx.options.get(name) is None:

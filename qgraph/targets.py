@@ -8,6 +8,7 @@ where the first break is and why (the EdgeTPU compiler cuts the graph there).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -56,6 +57,9 @@ class Target:
     option_values: dict[str, Any] = field(default_factory=dict)
     #: the device runs one sample at a time: a dynamic batch dimension is written as 1.
     static_batch: bool = False
+    #: the device compiler takes static shapes only: an input with an unknown dimension other
+    #: than the batch, or a batch above 1, is refused (`require_static_shapes`).
+    static_shapes: bool = False
     #: runs on the written bytes (e.g. the vendor's compiler); may add to the report and
     #: returns extra files to write next to the output, by suffix (`{"_vela.tflite": data}`).
     finish: Callable[[bytes, Target, Any], dict[str, bytes]] | None = None
@@ -95,9 +99,8 @@ class Target:
         problems = []
         for op in graph.ops():
             if not self.runs(op.type):
-                problems.append(
-                    Incompatibility(op.name, op.type, f"op not supported by target {self.name!r}")
-                )
+                why = f"op not supported by target {self.name!r}" + _cast_hint(op, graph)
+                problems.append(Incompatibility(op.name, op.type, why))
                 continue
             rule = self.rules.get(op.type)
             reason = rule(op, graph) if rule else None
@@ -114,12 +117,48 @@ class Target:
             if op in self.max_op_versions and v > self.max_op_versions[op]
         ]
 
+    def require_static_shapes(self, graph: Graph) -> None:
+        """Refuse, naming the input, what a `static_shapes` target cannot compile: an unknown
+        dimension other than the batch (`static_batch` writes that one as 1), or a batch above 1."""
+        if not self.static_shapes:
+            return
+        for name in graph.inputs:
+            shape = graph.tensor(name).shape
+            unknown = [i for i, d in enumerate(shape) if d == -1 and i > 0]
+            if unknown:
+                raise TargetError(
+                    f"input {name!r} has shape {_shape_text(shape)} with unknown dimension"
+                    f"{'s' if len(unknown) > 1 else ''} {', '.join(map(str, unknown))}; target {self.name!r} "
+                    "needs static shapes: give keras.Input a fixed shape, e.g. keras.Input((224, 224, 3))"
+                )
+            if shape and shape[0] > 1:
+                raise TargetError(
+                    f"input {name!r} has batch {shape[0]} (shape {_shape_text(shape)}); target {self.name!r} "
+                    "runs one sample at a time: build the model with batch 1 or None (keras.Input(shape) "
+                    "without batch_size; qgraph writes it as 1)"
+                )
+
     def require_mode(self, quantize: str) -> None:
         if quantize not in self.quantize_modes:
             raise TargetError(
                 f"target {self.name!r} does not run quantize={quantize!r}; "
                 f"it supports: {', '.join(self.quantize_modes)}"
             )
+
+
+def _cast_hint(op: Op, graph: Graph) -> str:
+    """Where a CAST comes from: the frontend converts an integer model input for a float layer."""
+    if op.type != "CAST":
+        return ""
+    x = graph.inputs_of(op)[0]
+    return (
+        f" (it converts the {x.dtype} input {x.name!r} to float for layer {op.meta.get('layer', op.name)!r}; "
+        "declare that input float32, or uint8 / int8, which an int8 file takes as they are)"
+    )
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join("None" if d == -1 else str(d) for d in shape) + ")"
 
 
 def allow_cpu_option(device: str) -> Option:
@@ -147,9 +186,19 @@ def all_targets() -> dict[str, Target]:
 
 
 def get_target(target: str | Target) -> Target:
-    if not isinstance(target, str):
+    """The target named `target` (or `target` itself, a `Target`); anything else is a
+    `TargetError` that lists the known targets and suggests the closest name."""
+    if isinstance(target, Target):
         return target
     targets = all_targets()
-    if target not in targets:
-        raise TargetError(f"unknown target {target!r}; known targets: {', '.join(targets)}")
+    if not isinstance(target, str) or target not in targets:
+        close = difflib.get_close_matches(target, list(targets), n=1) if isinstance(target, str) else []
+        what = (
+            f"unknown target {target!r}" if isinstance(target, str) else f"target={target!r} is not a target"
+        )
+        raise TargetError(
+            what
+            + (f" (did you mean {close[0]!r}?)" if close else "")
+            + f"; known targets: {', '.join(targets)} (a name, or a qgraph.Target)"
+        )
     return targets[target]

@@ -51,11 +51,12 @@ def test_unknown_option_is_named_with_what_is_accepted(small):
     model = small[0]
     with pytest.raises(
         qgraph.OptionError,
-        match=r"unknown option 'min_elemnts' for target 'cpu', quantize='dynamic'; "
-        r"options accepted here: min_elements, sparse \(",
+        match=r"unknown option 'min_elemnts' for target 'cpu', quantize='dynamic' "
+        r"\(did you mean 'min_elements'\?\); options accepted here: min_elements, sparse; "
+        r"and compile's own: target, quantize, output \(",
     ):
         qgraph.compile(model, quantize="dynamic", min_elemnts=256)
-    with pytest.raises(qgraph.OptionError, match=r"unknown options 'foo', 'bar'.*accepted here: sparse \("):
+    with pytest.raises(qgraph.OptionError, match=r"unknown options 'foo', 'bar'.*accepted here: sparse; and"):
         qgraph.compile(model, quantize="float", foo=1, bar=None)
     with pytest.raises(
         qgraph.OptionError,
@@ -141,7 +142,8 @@ def test_an_option_of_a_pass_whose_enabled_refuses_says_it_does_not_run(small):
         with pytest.raises(
             qgraph.OptionError,
             match=r"qat_note is an option of pass 'only_with_qat', which does not run for "
-            r"target 'cpu', quantize='float'; options accepted here: sparse$",
+            r"target 'cpu', quantize='float'; options accepted here: sparse; "
+            r"and compile's own: target, quantize, output$",
         ):
             qgraph.compile(small[0], quantize="float", qat_note="x")
     finally:

@@ -25,6 +25,7 @@ BUILTIN_ORDER = [
     "quantize_weights",
     "insert_fake_quant",
     "insert_float_boundaries",
+    "fold_input_cast",
     "insert_io_quantize",
     "materialize_int8",
     "dynamic_range",

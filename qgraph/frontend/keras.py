@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
+
 from qgraph.errors import QGraphError
 from qgraph.frontend import (
     keras_layers,
@@ -23,8 +25,9 @@ from qgraph.frontend import (
     tf_graph,
 )
 from qgraph.frontend.lowering import LowerCtx, lowering_for
-from qgraph.ir import Graph, Tensor
+from qgraph.ir import Graph, Op, Tensor
 from qgraph.plugin_manager import plugin_manager
+from qgraph.quant.annotations import set_observed_range
 
 #: the modules whose `@lowers` functions fill `lowering.LOWERINGS` (imported for that effect).
 LOWERING_MODULES = (
@@ -38,24 +41,24 @@ LOWERING_MODULES = (
 )
 
 
-def load_keras_file(path: str | os.PathLike) -> Any:
-    """Load a `.keras` / `.h5` file with Keras 3 (tf-keras for legacy `.h5` it cannot read)."""
-    import keras
+#: dtypes of integer activations (model inputs declared `keras.Input(..., dtype="uint8")`).
+INTEGER_DTYPES = ("int32", "int8", "uint8")
+#: layers whose lowering reads an integer input as integers (indices), and qgraph's own op
+#: layer, whose CASTs are explicit ops already; every other lowering computes in float.
+INTEGER_INPUT_LAYERS = frozenset({"Embedding", "IROp"})
+
+
+def load_keras_file(
+    path: str | os.PathLike, *, safe_mode: bool = True, custom_objects: dict | None = None
+) -> Any:
+    """Load a `.keras` / `.h5` file with the Keras that saved it: Keras 3, or tf-keras for a
+    Keras 2 file (see `keras_file.py`). `safe_mode` and `custom_objects` go to its loader."""
+    from qgraph.frontend.keras_file import load_model_file
+    from qgraph.input_files import check_input_file
 
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such model file: {path}")
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as keras3_error:
-        if not path.endswith((".h5", ".hdf5")):
-            raise QGraphError(f"cannot load {path!r} as a Keras model: {keras3_error}") from keras3_error
-        try:
-            import tf_keras
-
-            return tf_keras.models.load_model(path, compile=False)
-        except Exception:
-            raise QGraphError(f"cannot load {path!r} as a Keras model: {keras3_error}") from keras3_error
+    check_input_file(path)
+    return load_model_file(path, safe_mode=safe_mode, custom_objects=custom_objects)
 
 
 def from_keras(model: Any) -> Graph:
@@ -112,6 +115,8 @@ def _lower_layer(
     if custom is not None:
         return list(custom)
     lower, why = lowering_for(layer)
+    if lower is not None and type(layer).__name__ not in INTEGER_INPUT_LAYERS:
+        inputs, args, kwargs = _promote_integers(graph, layer, prefix, inputs, args, kwargs)
     ctx = LowerCtx(
         graph,
         layer,
@@ -124,6 +129,39 @@ def _lower_layer(
     if lower is None:  # a layer qgraph does not know: lower what TensorFlow traces it to
         return tf_graph.lower_traced(ctx, why)
     return lower(ctx)
+
+
+def _promote_integers(
+    graph: Graph, layer: Any, prefix: str, inputs: list[Tensor], args: tuple, kwargs: dict | None
+) -> tuple[list[Tensor], tuple, dict]:
+    """`inputs` (and the same tensors in the call arguments) with every integer activation
+    replaced by a CAST of it to float32: Keras promotes an integer input of a float layer
+    to float32 (`Rescaling` casts it, `Dense` multiplies it with float weights), and the
+    lowerings write float ops, whose LiteRT kernels refuse integer tensors."""
+    name, meta = f"{prefix}{layer.name}", {"layer": layer.name, "class": type(layer).__name__}
+    casts: dict[str, Tensor] = {}
+    for t in inputs:
+        if t.dtype in INTEGER_DTYPES and not t.is_constant and t.name not in casts:
+            wide = graph.add_tensor(Tensor(f"{name}/cast_{t.name}:0", t.shape, "float32"))
+            graph.add_op(Op(f"{name}/cast_{t.name}", "CAST", {"to": "float32"}, meta), [t], [wide])
+            if t.dtype in ("uint8", "int8"):
+                # Every value of the type is exact at scale 1: int8 keeps the integers as they are.
+                info = np.iinfo(t.dtype)
+                set_observed_range(wide, (float(info.min), float(info.max)))
+            casts[t.name] = wide
+    if not casts:
+        return inputs, args, dict(kwargs or {})
+
+    def swap(value: Any) -> Any:
+        if isinstance(value, Tensor):
+            return casts.get(value.name, value)
+        if isinstance(value, list | tuple):
+            return type(value)(swap(v) for v in value)
+        if isinstance(value, dict):
+            return {k: swap(v) for k, v in value.items()}
+        return value
+
+    return [casts.get(t.name, t) for t in inputs], swap(tuple(args)), swap(dict(kwargs or {}))
 
 
 def _node_parts(node: Any) -> tuple[Any, list, list]:

@@ -64,3 +64,18 @@ def _softmax(ctx):
 def _identity(ctx):
     """IDENTITY | removed by remove_identity: computes nothing at inference"""
     return [ctx.emit("IDENTITY", [ctx.x])]
+
+
+@lowers("keras.src.ops.core.Cast")
+def _cast(ctx):
+    """CAST (integer inputs), else IDENTITY | keras.ops.cast to float32 (an integer model input read as float); other dtypes refused"""
+    import keras
+
+    dtype = keras.backend.standardize_dtype(ctx.layer.dtype)
+    if dtype != "float32":
+        raise ctx.fail(
+            f"a cast to {dtype} is not supported (supported: keras.ops.cast(x, 'float32'); qgraph "
+            "computes in float32 and casts integer model inputs itself)"
+        )
+    # The frontend already cast an integer input to float32 before this lowering (keras.py).
+    return [ctx.emit("IDENTITY", [ctx.x])]

@@ -1,20 +1,43 @@
-"""QUANTIZE and DEQUANTIZE (type conversions at float boundaries), DENSIFY (a sparse constant
+"""QUANTIZE and DEQUANTIZE (type conversions at float boundaries), CAST (an integer model input
+converted to float where float math reads it), DENSIFY (a sparse constant
 unpacked for a kernel that reads dense weights), and the ops that exist only
 before legalization: BATCH_NORM (folded or lowered by `fold_batchnorm`) and IDENTITY
 (removed by `remove_identity`). The latter have no TFLite encoding: a pass must rewrite them."""
 
 from __future__ import annotations
 
+from qgraph.emit.schema import S
 from qgraph.emit.tflite_ops import OpEncoding
 from qgraph.emit.tflite_sparse import sparse_block
 from qgraph.errors import UnsupportedOpError
 from qgraph.ops.kernels import keras_ops
 from qgraph.ops.opdef import REQUIRED, OpDef
+from qgraph.ops.tflite_options import options
 
 
 def _dequantize_version(op, ctx, version: int) -> int:
     """DEQUANTIZE of float16 weights is version 3 (op_version.cc)."""
     return max(version, 3) if ctx.graph.inputs_of(op)[0].dtype == "float16" else version
+
+
+#: schema TensorType code <-> qgraph dtype name ("float32", "uint8", ...).
+_TENSOR_TYPE_NAMES = {v: k.lower() for k, v in vars(S.TensorType).items() if not k.startswith("_")}
+
+
+def _encode_cast(op, ctx):
+    (src,), (dst,) = ctx.graph.inputs_of(op), ctx.graph.outputs_of(op)
+    types = {name: code for code, name in _TENSOR_TYPE_NAMES.items()}
+    return OpEncoding(
+        "CAST",
+        1,
+        "CastOptions",
+        options(S.CastOptionsT, inDataType=types[src.dtype], outDataType=types[dst.dtype]),
+    )
+
+
+def _decode_cast(o) -> dict:
+    # Files without CastOptions (older converters) leave the type to the output tensor.
+    return {"to": _TENSOR_TYPE_NAMES.get(o.outDataType, "float32")} if o is not None else {}
 
 
 def _encode_densify(op, ctx):
@@ -60,6 +83,20 @@ OPS = [
         version_rule=_dequantize_version,
         min_runtime={1: "1.13.1", 2: "1.14.0", 3: "1.15.0"},
         kernel=_identity,
+    ),
+    OpDef(
+        "CAST",
+        "integer -> float32 (an integer model input read by float math; Keras promotes it so)",
+        attrs={"to": "float32"},
+        shape="same",
+        # No int8 kernel: in an int8 graph it stays float (a QUANTIZE follows), or
+        # `fold_input_cast` turns CAST + QUANTIZE of a uint8/int8 input into one requantize.
+        int8=False,
+        tflite_builtin="CAST",
+        encode=_encode_cast,
+        decode=_decode_cast,
+        min_runtime={1: "1.5.0"},
+        kernel=lambda ins, a: keras_ops().cast(ins[0], a.get("to", "float32")),
     ),
     OpDef(
         "DENSIFY",

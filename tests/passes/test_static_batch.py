@@ -1,7 +1,9 @@
 """static_batch: tensor (-1, H, W, C) => (1, H, W, C) on targets that run one sample at a time
-(ethos-u); other dimensions and other targets are left alone."""
+(ethos-u, edgetpu); other dimensions and other targets are left alone."""
 
 from __future__ import annotations
+
+import pytest
 
 from qgraph.ir import Graph
 from qgraph.passes.static_batch import StaticBatch
@@ -18,10 +20,11 @@ def _graph() -> Graph:
     return g
 
 
-def test_batch_dimension_becomes_one_on_ethos_u():
+@pytest.mark.parametrize("target", ["ethos-u", "edgetpu"])
+def test_batch_dimension_becomes_one_on_devices_that_run_one_sample(target):
     g = _graph()
     before = g.copy()
-    ctx = PassContext(get_target("ethos-u"), "int8", {})
+    ctx = PassContext(get_target(target), "int8", {})
     assert StaticBatch().enabled(ctx)
     changed, ctx = run_pass(StaticBatch(), g, ctx)
     assert changed
@@ -29,11 +32,11 @@ def test_batch_dimension_becomes_one_on_ethos_u():
     constants = [(t.name, t.shape) for t in g.tensors() if t.is_constant]
     assert constants == [(t.name, t.shape) for t in before.tensors() if t.is_constant]  # untouched
     assert messages(ctx) == [
-        "batch dimension fixed to 1 in 2 tensors (target 'ethos-u' runs one sample at a time)"
+        f"batch dimension fixed to 1 in 2 tensors (target {target!r} runs one sample at a time)"
     ]
     assert_same_numerics(before, g)
 
 
 def test_other_targets_keep_the_dynamic_batch():
-    for name in ("cpu", "edgetpu", "nnapi"):
+    for name in ("cpu", "nnapi"):
         assert not StaticBatch().enabled(PassContext(get_target(name), "int8", {}))
