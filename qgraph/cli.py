@@ -78,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--calibration-method",
         choices=("minmax", "percentile"),
-        default="minmax",
+        default=None,  # None, not "minmax": a flag given with --quantize float must be refused
         help="minmax (default, as TFLiteConverter) or percentile (clips the 0.01%% tails)",
     )
     c.add_argument(
@@ -232,7 +232,7 @@ def _compile(args) -> int:
     int8_only = {
         "io_dtype": args.io_dtype,
         "per_channel_dense": args.per_channel_dense or None,
-        "calibration_method": None if args.calibration_method == "minmax" else args.calibration_method,
+        "calibration_method": args.calibration_method,
     }
     options.update({k: v for k, v in int8_only.items() if v is not None})
     if args.sparse:

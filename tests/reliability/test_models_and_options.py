@@ -537,6 +537,23 @@ OPTION_CASES = [
         match=r"input 'image' has batch 4",
         says="exit 2, `qgraph: error: input 'image' has batch 4 (shape (4, 8, 8, 3)); target 'edgetpu' runs one sample at a time ...`",
     ),
+    Case(
+        "option-cli-calibration-method-with-float",
+        10,
+        "`qgraph compile m.keras --quantize float --calibration-method minmax`",
+        lambda tmp: cli(
+            "compile",
+            saved(float_cnn(), tmp),
+            "-o",
+            str(tmp / "m.tflite"),
+            "--quantize",
+            "float",
+            "--calibration-method",
+            "minmax",
+        ),
+        error=SystemExit,
+        match=r"calibration_method is only used with quantize='int8'",
+    ),
 ]
 
 
