@@ -5,8 +5,9 @@ qgraph's own float `.tflite` in LiteRT, with in-graph min/max reductions (Keras 
 the fallback); min-max by default, or percentile clipping with
 `calibration_method="percentile"` (a second pass over the same samples: a generator is read
 once and kept). A stream (generator, tf.data) is read up to `max_calibration_samples`
-samples (default 1000), so an endless one stops; arrays are used in full; data mistakes are `OptionError`s naming the sample and input, and
-degenerate ranges (a constant input, most activations constant) are warnings. Tensors that
+samples (default 1000), so an endless one stops; arrays are used in full. Data mistakes are
+`OptionError`s naming the sample and input, and degenerate ranges (a constant input, most
+activations constant) are warnings. Tensors that
 already carry a range (a QAT model's learned ranges) keep it, so no data is needed for them.
 
     >>> qgraph.compile(model, quantize="int8", representative_data=x_train[:100])

@@ -9,8 +9,9 @@ Methods:
   range gets finer steps; helps on long-tailed activations (no ReLU6 clamp, e.g. residual
   sums, pre-softmax logits), hurts where the extremes matter.
 
-At most `max_samples` samples are read (default `DEFAULT_MAX_SAMPLES`, with a warning when
-the data has more), and the ranges are checked (`qgraph.quant.calibration_checks`).
+Arrays, lists and dicts are used in full unless `max_samples` caps them; a stream (generator,
+iterator, `tf.data`) is read up to `max_samples` (default `DEFAULT_MAX_SAMPLES`, with a warning
+when it has more). The ranges are checked (`qgraph.quant.calibration_checks`).
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def calibrate(
 
     `runtime`: "litert" runs qgraph's own float `.tflite`, "keras" the Keras emitter's model;
     "auto" is LiteRT, falling back to Keras (with a `log` line saying why) when LiteRT
-    cannot run the graph. Reads at most `max_samples` samples (None: `DEFAULT_MAX_SAMPLES`).
+    cannot run the graph. Reads at most `max_samples` samples (None: all of an array, list or
+    dict; `DEFAULT_MAX_SAMPLES` of a stream: `qgraph.quant.samples`).
     Data that looks wrong goes to `warn(message)` (default: `log` and a `CalibrationWarning`)."""
     if not 50.0 < float(percentile) <= 100.0:
         raise OptionError(f"percentile={percentile} is not supported; use a value in (50, 100], e.g. 99.99")
