@@ -44,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
 
     for module in (compile, inspect, listing, demo):
         (module.add_parsers if module is listing else module.add_parser)(sub, loading)
+    for command in sub.choices.values():
+        command.add_argument(
+            "--verbose",
+            action="store_true",
+            help="also show TensorFlow's and LiteRT's own log lines (start-up, delegates), hidden by default",
+        )
     return p
 
 
@@ -69,9 +75,27 @@ def _loading_flags() -> argparse.ArgumentParser:
     return p
 
 
+def entry() -> None:
+    """The `qgraph` program: `main`, with TensorFlow's and LiteRT's log lines kept off the
+    terminal (`qgraph.quiet_stderr`) unless `--verbose` is given."""
+    from contextlib import nullcontext
+
+    from qgraph.quiet_stderr import quiet_stderr
+
+    argv = sys.argv[1:]
+    try:
+        with nullcontext() if "--verbose" in argv else quiet_stderr():
+            code = main(argv)
+    except BrokenPipeError:  # `qgraph passes | head`: the reader has gone, nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = _parser().parse_args(argv)
+    if not getattr(args, "verbose", False):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if args.command is None:
         _parser().print_help()
         return 0
@@ -116,4 +140,4 @@ COMMANDS = {
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

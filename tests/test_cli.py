@@ -87,19 +87,6 @@ def test_help_is_available_for_every_command():
         assert done.returncode == 0 and "usage: qgraph" in done.stdout
 
 
-def test_demo_runs_end_to_end(tmp_path, capsys):
-    assert main(["demo", "--epochs", "2", "--out", str(tmp_path)]) == 0
-    text = capsys.readouterr().out
-    assert "every written file loaded and run in LiteRT" in text
-    from qgraph.demo import DEMO_BUILDS
-
-    for target, mode in DEMO_BUILDS:
-        assert f"{target}  " in text and (tmp_path / f"digits_{target}_{mode}.tflite").exists()
-    assert "int8 QAT" in text and (tmp_path / "digits_cpu_int8_qat.tflite").exists()
-    data = (tmp_path / "digits_cpu_int8.tflite").read_bytes()
-    assert run_tflite(data, np.zeros((1, 8, 8, 1), np.float32)).shape == (1, 10)
-
-
 @pytest.mark.parametrize("mode", ["int8", "dynamic", "float16"])
 def test_compile_quantized_modes_from_a_keras_file(model_file, zoo, tmp_path, capsys, mode):
     model = zoo.get("concat_nested")

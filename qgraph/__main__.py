@@ -1,0 +1,5 @@
+"""`python -m qgraph`: the `qgraph` program."""
+
+from qgraph.cli import entry
+
+entry()
