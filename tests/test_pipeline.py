@@ -19,6 +19,7 @@ BUILTIN_ORDER = [
     "cluster_weights",
     "preserve_constraints",
     "calibrate",
+    "keep_float",
     "quantize_activations",
     "unify_concat_scales",
     "propagate_same_scale",

@@ -72,6 +72,14 @@ def add_parser(sub, loading: argparse.ArgumentParser) -> None:
         "installed (pip install ethos-u-vela). Other NPUs: --option accelerator_config=ethos-u65-256",
     )
     c.add_argument(
+        "--keep-float",
+        action="append",
+        default=[],
+        metavar="LAYER[,LAYER]",
+        help="int8: keep these layers float (DEQUANTIZE/QUANTIZE around them), e.g. the ones `qgraph verify "
+        "--suggest` names; a layer is named as in Keras (`qgraph inspect` lists the ops); repeatable",
+    )
+    c.add_argument(
         "--api-level",
         type=int,
         metavar="N",
@@ -114,6 +122,8 @@ def run(args) -> int:
     options.update({k: v for k, v in int8_only.items() if v is not None})
     if args.sparse:
         options["sparse"] = True
+    if args.keep_float:
+        options["keep_float"] = [name for item in args.keep_float for name in item.split(",") if name]
     if args.vela:
         if args.target != "ethos-u":
             raise OptionError(f"--vela is for --target ethos-u (got --target {args.target})")
