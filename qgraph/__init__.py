@@ -42,11 +42,13 @@ _LAZY = {
     "cluster": "qgraph.compress.api",
     "prune": "qgraph.compress.api",
     "quantize_model": "qgraph.qat",
+    "verify": "qgraph.debugging",
 }
 
 if TYPE_CHECKING:  # what type checkers see; at run time `__getattr__` provides these
     from qgraph.api import compile, load, to_keras
     from qgraph.compress.api import cluster, prune
+    from qgraph.debugging import verify
     from qgraph.qat import quantize_model
 
 
@@ -103,4 +105,5 @@ __all__ = [
     "register_plugin",
     "to_keras",
     "unregister_plugin",
+    "verify",
 ]

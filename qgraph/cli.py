@@ -40,9 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     loading = _loading_flags()
 
-    from qgraph.commands import compile, demo, inspect, listing
+    from qgraph.commands import compile, demo, inspect, listing, verify
 
-    for module in (compile, inspect, listing, demo):
+    for module in (compile, inspect, verify, listing, demo):
         (module.add_parsers if module is listing else module.add_parser)(sub, loading)
     for command in sub.choices.values():
         command.add_argument(
@@ -133,6 +133,7 @@ def _version() -> str:
 COMMANDS = {
     "compile": "compile:run",
     "inspect": "inspect:run",
+    "verify": "verify:run",
     "passes": "listing:run_passes",
     "targets": "listing:run_targets",
     "demo": "demo:run",

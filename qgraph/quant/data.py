@@ -30,27 +30,27 @@ from qgraph.ir import Graph
 from qgraph.quant.labels import has_shape, labels_error, looks_labelled
 
 
-def load_calibration_file(path: str | os.PathLike) -> Any:
+def load_calibration_file(path: str | os.PathLike, what: str = "calibration file") -> Any:
     """`.npy`: one array (batch of samples) for a 1-input model. `.npz`: one array per
     input, keyed by input name (or `arr_0`, `arr_1`, ... in input order). A file that is
     not what its name says, damaged, or pickled (never unpickled: that runs code) is an
-    `OptionError` naming it."""
+    `OptionError` naming it (as `what`: "calibration file", "--data file")."""
     from qgraph.input_files import check_input_file
 
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise OptionError(f"calibration file {path!r} does not exist")
-    check_input_file(path, "calibration file")
+        raise OptionError(f"{what} {path!r} does not exist")
+    check_input_file(path, what)
     kind = ".npy" if path.endswith(".npy") else ".npz" if path.endswith(".npz") else None
     if kind is None:
-        raise OptionError(f"calibration file {path!r}: use a .npy (one input) or .npz (one array per input)")
+        raise OptionError(f"{what} {path!r}: use a .npy (one input) or .npz (one array per input)")
     with open(path, "rb") as f:
         head = f.read(6)
     valid = head == b"\x93NUMPY" if kind == ".npy" else head.startswith(b"PK")  # np.savez writes a zip
     if not valid:
         saver = "np.save" if kind == ".npy" else "np.savez"
         raise OptionError(
-            f"calibration file {path!r} is not a NumPy {kind} file (no {kind} header); write it with {saver}"
+            f"{what} {path!r} is not a NumPy {kind} file (no {kind} header); write it with {saver}"
         )
     try:
         if kind == ".npy":
@@ -59,15 +59,15 @@ def load_calibration_file(path: str | os.PathLike) -> Any:
             arrays = {k: z[k] for k in z.files}
     except ValueError as e:
         if "pickle" not in str(e):
-            raise OptionError(f"calibration file {path!r} is damaged: {e}") from e
+            raise OptionError(f"{what} {path!r} is damaged: {e}") from e
         raise OptionError(
-            f"calibration file {path!r} holds pickled Python objects (an object array), which qgraph "
+            f"{what} {path!r} holds pickled Python objects (an object array), which qgraph "
             "does not load; save the samples as numbers: np.save(path, np.asarray(x, np.float32))"
         ) from e
     except (OSError, EOFError, zipfile.BadZipFile) as e:
-        raise OptionError(f"calibration file {path!r} is damaged: {e}") from e
+        raise OptionError(f"{what} {path!r} is damaged: {e}") from e
     if not arrays:
-        raise OptionError(f"calibration file {path!r} holds no arrays")
+        raise OptionError(f"{what} {path!r} holds no arrays")
     return arrays
 
 

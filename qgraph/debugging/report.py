@@ -1,0 +1,59 @@
+"""`Verification` as text: the final outputs, then one line per matched layer, worst first."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+COLUMNS = f"  {'layer':22s} {'SQNR dB':>8s} {'own dB':>7s} {'cosine':>8s} {'max |err|':>10s}  {'shape':14s} tensor in the file"
+
+
+def render(v: Any, top: int | None = None) -> str:
+    lines = [
+        f"{v.file} against {v.model} on {v.samples} samples: "
+        f"{len(v.layers)} layers matched by name, {len(v.unmatched)} not in the file"
+    ]
+    for out, top1 in zip(v.outputs, v.top1_agreement, strict=False):
+        agree = "" if top1 is None else f", top-1 agreement {top1:.2%}"
+        lines.append(
+            f"output {out.layer}: SQNR {_db(out.sqnr_db)} dB, cosine {out.cosine:.5f}, "
+            f"max |err| {out.max_abs:.3g}{agree}"
+        )
+    shown = v.layers if top is None else v.layers[:top]
+    lines.append(
+        "per layer, worst first (SQNR dB: all the noise up to the layer; own dB: the noise it adds "
+        "itself, its noise less its inputs', - if none):"
+    )
+    lines.append(COLUMNS)
+    for e in shown:
+        shape = "x".join(str(d) for d in e.shape[1:])
+        lines.append(
+            f"  {_cut(e.layer, 22):22s} {_db(e.sqnr_db):>8s} {_db(e.own_db, '-'):>7s} {e.cosine:8.5f} "
+            f"{e.max_abs:10.3g}  {_cut(shape, 14):14s} {_cut(e.tensor, 40)}"
+        )
+    if len(shown) < len(v.layers):
+        lines.append(f"  ... {len(v.layers) - len(shown)} more (--top 0 shows all)")
+    if v.unmatched:
+        lines.append("not in the file (folded, fused or removed): " + ", ".join(v.unmatched))
+    if v.suggestions:
+        lines.append(
+            f"float fallback, measured by compiling with keep_float (int8, target {v.suggestions[0].target}; "
+            f"all int8: output SQNR {_db(v.suggestions[0].baseline_db)} dB):"
+        )
+        for s in v.suggestions:
+            lines.append(
+                f"  keep_float=[{s.layer!r}]: output SQNR {_db(s.sqnr_db)} dB ({s.gain_db:+.2f} dB), "
+                f"+{s.extra_bytes:,} bytes"
+            )
+        names = ", ".join(s.layer for s in v.suggestions if s.gain_db > 0)
+        if names:
+            lines.append(f"  try: qgraph compile ... --keep-float {names.replace(', ', ',')}")
+    return "\n".join(lines)
+
+
+def _db(value: float, infinite: str = "exact") -> str:
+    return infinite if math.isinf(value) and value > 0 else f"{value:.2f}"
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else "..." + text[-(width - 3) :]

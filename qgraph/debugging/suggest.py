@@ -1,0 +1,64 @@
+"""The layers whose float fallback recovers the most, measured, not guessed: qgraph compiles
+the model to int8 once as is and once per candidate with `keep_float=[candidate]`, runs each
+file on the samples in LiteRT, and ranks the candidates by the output SQNR they gain. The
+candidates are the layers that add the most noise (`own_db`), at most `max(5, 2 * count)`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from qgraph.debugging.capture import run_file, run_keras
+from qgraph.debugging.metrics import ErrorStats
+from qgraph.errors import OptionError, TargetError
+
+
+@dataclass
+class Suggestion:
+    layer: str
+    sqnr_db: float  # the model output's SQNR with this layer float
+    gain_db: float  # over qgraph's all-int8 file for the same target and calibration
+    baseline_db: float
+    top1_agreement: float | None
+    extra_bytes: int  # the file grows by this much
+    target: str
+
+
+def suggest_float_layers(
+    model: Any, graph: Any, samples: list[np.ndarray], ranked: list, count: int, target: str, calibration: Any
+) -> list[Suggestion]:
+    import qgraph
+
+    calibration = calibration if calibration is not None else (samples[0] if len(samples) == 1 else samples)
+    reference = run_keras(model, samples)
+    base = qgraph.compile(graph, target, "int8", representative_data=calibration)
+    base_db, _ = _score(run_file(base.tflite, samples), reference)
+    tried: list[Suggestion] = []
+    candidates = [e.layer for e in ranked if e.own_db < float("inf")][: max(5, 2 * count)]
+    for layer in candidates:
+        try:
+            result = qgraph.compile(
+                graph, target, "int8", representative_data=calibration, keep_float=[layer]
+            )
+        except OptionError:  # qgraph has no op of its own for this layer (a model input)
+            continue
+        except TargetError as e:  # edgetpu: a float op cannot run there at all
+            raise OptionError(f"--suggest: target {target!r} cannot keep a layer float ({e})") from None
+        sqnr, top1 = _score(run_file(result.tflite, samples), reference)
+        extra = len(result.tflite) - len(base.tflite)
+        tried.append(Suggestion(layer, sqnr, sqnr - base_db, base_db, top1, extra, target))
+    return sorted(tried, key=lambda s: -s.gain_db)[:count]
+
+
+def _score(got: list[np.ndarray], reference: list[np.ndarray]) -> tuple[float, float | None]:
+    """(SQNR of all outputs together, top-1 agreement of the first if it is class scores)."""
+    stats = ErrorStats()
+    for g, r in zip(got, reference, strict=True):
+        stats.add(g, r)
+    first_got, first_ref = got[0], reference[0]
+    top1 = None
+    if first_ref.ndim == 2 and first_ref.shape[1] > 1:
+        top1 = float(np.mean(first_got.argmax(1) == first_ref.argmax(1)))
+    return stats.sqnr_db, top1

@@ -1,0 +1,149 @@
+"""`qgraph.verify(model, tflite, data)`: every layer's output in the .tflite against the
+Keras model's, on the same samples, ranked by the error each layer adds.
+
+SQNR, cosine similarity and max absolute error are measured on every tensor that both hold
+(`matching`). A layer's SQNR includes the error of everything before it; its `own_db`
+estimates the noise it adds itself, its noise-to-signal ratio less its inputs' (noises of
+independent roundings add), so that one bad layer ranks first and the layers after it,
+which only carry its error, do not. `suggest=N` then compiles the model again with each
+likely culprit kept float (`keep_float`) and names the N that recover the most.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from qgraph.debugging.capture import accumulate, keras_layers, litert_interpreter
+from qgraph.debugging.matching import FileGraph, match_layers
+from qgraph.debugging.metrics import ErrorStats, db
+
+
+@dataclass
+class LayerError:
+    layer: str  # the Keras layer
+    tensor: str  # the file's tensor that holds its output
+    shape: tuple[int, ...]
+    dtype: str  # in the file
+    sqnr_db: float
+    own_db: float  # SQNR of the noise this layer adds (inf: none)
+    cosine: float
+    max_abs: float
+    inputs: list[str] = field(default_factory=list)  # the matched layers feeding it
+
+
+@dataclass
+class Verification:
+    model: str
+    file: str
+    samples: int
+    layers: list[LayerError]  # worst first
+    outputs: list[LayerError]  # the model's outputs, in order
+    top1_agreement: list[float | None]  # per output: share of samples with the same argmax
+    unmatched: list[str]  # layers whose output the file does not hold (folded, fused)
+    suggestions: list[Any] = field(default_factory=list)  # `suggest.Suggestion`, best first
+
+    def to_dict(self) -> dict:
+        return _finite(asdict(self))
+
+    def __str__(self) -> str:
+        from qgraph.debugging.report import render
+
+        return render(self)
+
+
+def verify(
+    model: Any,
+    tflite: str | os.PathLike | bytes,
+    data: Any,
+    *,
+    suggest: int = 0,
+    target: str = "cpu",
+    representative_data: Any = None,
+    safe_mode: bool = True,
+    custom_objects: dict | None = None,
+) -> Verification:
+    """Compare `tflite` (qgraph's or TFLiteConverter's file of `model`) with `model` (a Keras
+    model or a .keras/.h5 path) on `data` (an array, or one array per input). `suggest=N`:
+    also try the worst layers float in qgraph's int8 compile for `target`, calibrated on
+    `representative_data` (default: `data`), and keep the N best (see `suggest`)."""
+    from qgraph.debugging.inputs import read_inputs
+
+    keras_model, graph, file_bytes, file_label, samples = read_inputs(
+        model, tflite, data, safe_mode=safe_mode, custom_objects=custom_objects
+    )
+    layers, capture = keras_layers(keras_model)
+    names = [layer.name for layer in layers]
+    shapes = {layer.name: tuple(-1 if d is None else int(d) for d in layer.output.shape) for layer in layers}
+    output_layers = [_producing_layer(keras_model, k, layers) for k in range(len(keras_model.outputs))]
+    interp = litert_interpreter(file_bytes)
+    fgraph = FileGraph.of(interp)
+    matched = match_layers(fgraph, names, shapes, [n for n in output_layers if n], keras_model.name)
+    position = {name: k for k, name in enumerate(names)}
+    pairs = {position[name]: tensor for name, tensor in matched.items()}
+    finals = [position[n] for n in output_layers if n is not None]
+    stats, keras_out, file_out = accumulate(capture, interp, samples, pairs, finals)
+    by_tensor = {tensor: name for name, tensor in matched.items()}
+    details = {d["index"]: d for d in interp.get_tensor_details()}
+    results: dict[str, LayerError] = {}
+    for name, tensor in matched.items():
+        s = stats[position[name]]
+        feeding = fgraph.mapped_inputs(tensor, set(by_tensor))
+        inputs_noise = max(
+            (stats[position[by_tensor[t]]].noise_ratio for t in feeding if t in by_tensor), default=0.0
+        )
+        results[name] = _layer_error(
+            name, details[tensor], s, db(s.noise_ratio - inputs_noise), feeding, by_tensor
+        )
+    ranked = sorted(results.values(), key=lambda e: (e.own_db, e.sqnr_db))
+    outputs = [results[n] for n in output_layers if n in results]
+    agreement = [_top1(k, f) for k, f in zip(keras_out, file_out, strict=False)]
+    label = model if isinstance(model, str | os.PathLike) else keras_model.name
+    unmatched = [n for n in names if n not in matched]
+    result = Verification(
+        os.fspath(label), file_label, len(samples[0]), ranked, outputs, agreement, unmatched
+    )
+    if suggest:
+        from qgraph.debugging.suggest import suggest_float_layers
+
+        result.suggestions = suggest_float_layers(
+            keras_model, graph, samples, ranked, suggest, target, representative_data
+        )
+    return result
+
+
+def _layer_error(
+    name: str, detail: dict, s: ErrorStats, own: float, feeding: set, by_tensor: dict
+) -> LayerError:
+    return LayerError(
+        name, detail["name"], tuple(int(d) for d in detail["shape_signature"]), np.dtype(detail["dtype"]).name,
+        s.sqnr_db, own, s.cosine, s.max_abs, sorted(by_tensor[t] for t in feeding if t in by_tensor),
+    )  # fmt: skip
+
+
+def _producing_layer(model: Any, k: int, layers: list[Any]) -> str | None:
+    """The layer among `layers` whose output is the model's k-th output."""
+    out = model.outputs[k]
+    return next((layer.name for layer in layers if layer.output is out), None)
+
+
+def _top1(reference: np.ndarray, got: np.ndarray) -> float | None:
+    """Share of samples whose argmax agrees: for class scores (N, classes) only."""
+    if reference.ndim != 2 or reference.shape[1] < 2 or reference.shape != got.shape:
+        return None
+    return float(np.mean(reference.argmax(1) == got.argmax(1)))
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no inf: an exact tensor's SQNR is written as null."""
+    if isinstance(value, float):
+        return None if math.isinf(value) or math.isnan(value) else value
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
