@@ -37,19 +37,23 @@ __version__ = "0.1.0"
 # (PEP 562), so that `import qgraph` and the CLI commands that need no model stay fast.
 _LAZY = {
     "compile": "qgraph.api",
+    "inspect": "qgraph.inspection",
     "load": "qgraph.api",
     "to_keras": "qgraph.api",
     "cluster": "qgraph.compress.api",
     "prune": "qgraph.compress.api",
     "quantize_model": "qgraph.qat",
     "verify": "qgraph.debugging",
+    "view": "qgraph.viewer",
 }
 
 if TYPE_CHECKING:  # what type checkers see; at run time `__getattr__` provides these
     from qgraph.api import compile, load, to_keras
     from qgraph.compress.api import cluster, prune
     from qgraph.debugging import verify
+    from qgraph.inspection import inspect
     from qgraph.qat import quantize_model
+    from qgraph.viewer import view
 
 
 def __getattr__(name: str) -> Any:
@@ -96,6 +100,7 @@ __all__ = [
     "cluster",
     "compile",
     "hookimpl",
+    "inspect",
     "lint",
     "load",
     "op_def",
@@ -106,4 +111,5 @@ __all__ = [
     "to_keras",
     "unregister_plugin",
     "verify",
+    "view",
 ]

@@ -40,9 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     loading = _loading_flags()
 
-    from qgraph.commands import compile, demo, inspect, listing, verify
+    from qgraph.commands import compile, demo, inspect, listing, verify, view
 
-    for module in (compile, inspect, verify, listing, demo):
+    for module in (compile, inspect, verify, view, listing, demo):
         (module.add_parsers if module is listing else module.add_parser)(sub, loading)
     for command in sub.choices.values():
         command.add_argument(
@@ -134,6 +134,7 @@ COMMANDS = {
     "compile": "compile:run",
     "inspect": "inspect:run",
     "verify": "verify:run",
+    "view": "view:run",
     "passes": "listing:run_passes",
     "targets": "listing:run_targets",
     "demo": "demo:run",

@@ -181,7 +181,24 @@ class PassManager:
         """The passes `run` would run for `ctx`, in order."""
         return [i.pass_ for i in self.plan if i.pass_.phase in phases and i.pass_.enabled(ctx)]
 
-    def run(self, graph: Graph, ctx: PassContext, phases: Sequence[str] = PHASES) -> list[PassRecord]:
+    def run(
+        self,
+        graph: Graph,
+        ctx: PassContext,
+        phases: Sequence[str] = PHASES,
+        stop_after: str | None = None,
+    ) -> list[PassRecord]:
+        """Run the enabled passes of `phases` in plan order; `stop_after` names the pass after
+        which to stop (whether or not it is enabled: the graph is then as that point of the
+        pipeline leaves it), e.g. to look at the graph mid-way (`qgraph view --after`)."""
+        plan = self.plan
+        if stop_after is not None:
+            names = [item.pass_.name for item in plan]
+            if stop_after not in names:  # checked before any pass runs: the graph stays as it was
+                raise OptionError(
+                    f"stop_after={stop_after!r} names no pass; the passes in run order: {', '.join(names)}"
+                )
+            plan = plan[: names.index(stop_after) + 1]
         for name, option in self.option_declarations(ctx.target).items():
             ctx.declared.setdefault(name, option)
         if ctx.given is None:
@@ -191,7 +208,7 @@ class PassManager:
             if ctx.options.get(name) is None:
                 ctx.options[name] = ctx.option(name)
         done: list[str] = []
-        for item in self.plan:
+        for item in plan:
             p = item.pass_
             record = PassRecord(p.name, p.phase, item.source)
             if p.phase not in phases or not p.enabled(ctx):

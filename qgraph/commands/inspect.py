@@ -1,30 +1,40 @@
-"""`qgraph inspect`: a model's summary, its weight tensors' sparsity and distinct values."""
+"""`qgraph inspect`: a model's summary, tensors and quantization, sizes, op versions and minimum
+runtime, what a target cannot run, and its weight tensors' sparsity and distinct values."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-
-from qgraph.commands.compile import load_input
 
 
 def add_parser(sub, loading: argparse.ArgumentParser) -> None:
     i = sub.add_parser(
         "inspect",
         parents=[loading],
-        help="summarize a model's IR (ops, tensors, parameters, sizes, weight sparsity)",
-        description="Load a model into qgraph's IR and print its summary: ops by type, inputs, "
-        "outputs, and a table of every weight tensor with its shape, dtype, sparsity (the share "
-        "of exact zeros; a quantized tensor's zero point) and distinct values, in the whole tensor "
-        "and at most in one output channel (pruned weights show as sparsity, clustered ones as "
-        "few distinct values per channel), then the sparsity of all weights together.",
+        help="summarize a model: ops, tensors and quantization, sizes, op versions, weight sparsity",
+        description="Load a model into qgraph's IR and print: ops by type, inputs and outputs; the "
+        "quantization kinds and a table of activation tensors (dtype, shape, bytes, per-tensor or "
+        "per-axis parameters); sizes (constant bytes by op type and layer, activation memory and an "
+        "estimate of its peak); op versions and the minimum TFLite runtime (a .tflite's own, or as "
+        "qgraph would write a Keras model in float); with --target, the ops that target cannot run "
+        "and why; and a table of every weight tensor with its shape, dtype, sparsity (the share of "
+        "exact zeros; a quantized tensor's zero point) and distinct values, in the whole tensor and "
+        "at most in one output channel (pruned weights show as sparsity, clustered ones as few "
+        "distinct values per channel). docs/inspect.md explains each section.",
     )
     i.add_argument(
         "input", help="a .keras or .h5 Keras model file, or a .tflite file (qgraph's or the converter's)"
     )
+    i.add_argument(
+        "--target",
+        metavar="T",
+        help="also list the ops target T (cpu, edgetpu, nnapi, ethos-u; `qgraph targets`) cannot run, "
+        "with the reason",
+    )
+    i.add_argument(
+        "--tensors", action="store_true", help="list every tensor, constants too, not only activations"
+    )
     i.add_argument("--dump", action="store_true", help="print the full IR, one line per op")
-    i.add_argument("--json", action="store_true", help="print the summary, weight table included, as JSON")
+    i.add_argument("--json", action="store_true", help="print every section, all tensors and layers, as JSON")
     i.add_argument(
         "--optimize",
         action="store_true",
@@ -33,67 +43,31 @@ def add_parser(sub, loading: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from dataclasses import asdict
+    import json
 
-    from qgraph.compress.stats import weight_stats
+    from qgraph.cli_files import custom_objects
+    from qgraph.inspection import inspect
+    from qgraph.inspection_text import render
 
-    g = load_input(args)
-    if args.optimize:
+    if args.dump:
+        from qgraph.commands.compile import load_input
         from qgraph.pipeline import PassContext, PassManager
         from qgraph.targets import get_target
 
-        PassManager.from_plugins().run(g, PassContext(get_target("cpu")), phases=("import", "optimize"))
-    s = g.summary()
-    weights = weight_stats(g)
-    if args.json:
-        s["weights"] = [asdict(w) for w in weights]
-        print(json.dumps(s, indent=2))
-    elif args.dump:
+        g = load_input(args)
+        if args.optimize:
+            PassManager.from_plugins().run(g, PassContext(get_target("cpu")), phases=("import", "optimize"))
         print(g.dump(), end="")
+        return 0
+    result = inspect(
+        args.input,
+        target=args.target,
+        optimize=args.optimize,
+        safe_mode=not args.unsafe_deserialization,
+        custom_objects=custom_objects(args.custom_objects),
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
     else:
-        print(
-            f"model {s['name']}: {s['ops']} ops, {s['tensors']} tensors, {s['parameters']:,} parameters "
-            f"({s['parameter_bytes'] / 1e6:.2f} MB as stored)"
-        )
-        print("inputs:  " + ", ".join(f"{k} {v}" for k, v in s["inputs"].items()))
-        print("outputs: " + ", ".join(f"{k} {v}" for k, v in s["outputs"].items()))
-        print("ops by type:")
-        for t, n in s["ops_by_type"].items():
-            print(f"  {t:26s} {n}")
-        _print_weight_table(weights)
+        print(render(result, all_tensors=args.tensors), end="")
     return 0
-
-
-def _print_weight_table(weights: list) -> None:
-    """One line per weight tensor, columns cut to fit: its name (what names a weight in a
-    Keras model, qgraph's file and the converter's alike, e.g. `conv/kernel`; a converter's
-    `;`-joined fused name by its first part; less the prefix all share), op type, shape,
-    dtype, share of zeros, distinct values in all of it and at most in one output channel
-    ("-": no channel axis)."""
-    size = sum(w.size for w in weights)
-    zeros = sum(w.zeros for w in weights)
-    print(
-        f"weights: {len(weights)} tensors, {size:,} values, "
-        f"{zeros / size if size else 0.0:.1%} zero (sparsity of all weights)"
-    )
-    if not weights:
-        return
-    names = [w.tensor.split(";")[0] for w in weights]
-    prefix = os.path.commonprefix(names)
-    prefix = prefix[: prefix.rfind("/") + 1]
-    print(
-        f"  {'weight tensor' + (' in ' + prefix if prefix else ''):40s} {'op type':17s} {'shape':14s} "
-        f"{'dtype':7s} {'sparsity':>8s} {'distinct':>9s} {'max/chan':>8s}"
-    )
-    for w, name in zip(weights, names, strict=True):
-        shape = "x".join(map(str, w.shape))
-        per_channel = "-" if w.channel_axis is None else f"{w.distinct_per_channel:,}"
-        print(
-            f"  {_cut(name[len(prefix) :], 40):40s} {_cut(w.op_type, 17):17s} {_cut(shape, 14):14s} "
-            f"{w.dtype:7s} {w.sparsity:8.1%} {w.distinct:9,} {per_channel:>8s}"
-        )
-
-
-def _cut(text: str, width: int) -> str:
-    """`text` in at most `width` characters, keeping its end (the specific part of a name)."""
-    return text if len(text) <= width else "..." + text[-(width - 3) :]

@@ -27,11 +27,11 @@ def keras_layers(model: Any) -> tuple[list[Any], Any]:
             continue
         kept.append(layer)
         outputs.append(out)
-    keras = _keras_of(model)
+    keras = keras_of(model)
     return kept, keras.Model(model.inputs, outputs)
 
 
-def _keras_of(model: Any) -> Any:
+def keras_of(model: Any) -> Any:
     if type(model).__module__.startswith("tf_keras"):
         import tf_keras
 
@@ -50,24 +50,36 @@ def litert_interpreter(tflite: bytes) -> Any:
 
 
 def accumulate(
-    capture: Any, interp: Any, samples: list[np.ndarray], pairs: dict[int, int], finals: list[int]
-) -> tuple[dict[int, ErrorStats], list[np.ndarray], list[np.ndarray]]:
+    capture: Any,
+    interp: Any,
+    samples: list[np.ndarray],
+    pairs: dict[int, int],
+    finals: list[int],
+    segments: dict,
+) -> tuple[dict[int, ErrorStats], dict[int, ErrorStats], list[np.ndarray], list[np.ndarray]]:
     """Run both on `samples` (one array per input). `pairs` maps a position among the capture
-    model's outputs to a file tensor; `finals` are the positions of the model's own outputs.
-    Returns ({position: stats}, Keras final outputs, file final outputs), each concatenated
-    over the samples (the finals for top-1 agreement)."""
+    model's outputs to a file tensor; `finals` are the positions of the model's own outputs;
+    `segments` ({position: Segment}) recompute a tensor from the file's values of its inputs.
+    Returns ({position: error so far}, {position: error of the layer alone}, Keras final
+    outputs, file final outputs), the outputs concatenated over the samples."""
     stats = {position: ErrorStats() for position in pairs}
+    own = {position: ErrorStats() for position in segments}
     params = {d["index"]: d["quantization_parameters"] for d in interp.get_tensor_details()}
     keras_finals: list[list[np.ndarray]] = []
     file_finals: list[list[np.ndarray]] = []
     for batch, run in _batches(interp, samples):
         values = capture(batch, training=False)  # a list, as the model's inputs are
         values = [np.asarray(v) for v in (values if isinstance(values, list | tuple) else [values])]
+        held = {tensor: _read(interp, tensor, params[tensor]) for tensor in pairs.values()}
         for position, tensor in pairs.items():
-            stats[position].add(_read(interp, tensor, params[tensor]), values[position])
+            stats[position].add(held[tensor], values[position])
+        for position, segment in segments.items():
+            fed = [held[t] if t in held else _read(interp, t, params[t]) for t in segment.sources]
+            alone = np.asarray(segment.model(fed, training=False))
+            own[position].add(held[pairs[position]], alone)
         keras_finals.append([values[k] for k in finals])
         file_finals.append([_read(interp, d["index"], params[d["index"]]) for d in run])
-    return stats, _join(keras_finals), _join(file_finals)
+    return stats, own, _join(keras_finals), _join(file_finals)
 
 
 def _join(batches: list[list[np.ndarray]]) -> list[np.ndarray]:
@@ -80,25 +92,34 @@ def _batches(interp: Any, samples: list[np.ndarray]) -> Iterator[tuple[list[np.n
     inputs = interp.get_input_details()
     size = BATCH
     try:
-        for d, x in zip(inputs, samples, strict=True):
-            interp.resize_tensor_input(d["index"], (size, *x.shape[1:]), strict=True)
-        interp.allocate_tensors()
+        _resize(interp, inputs, [(size, *x.shape[1:]) for x in samples], strict=True)
     except (RuntimeError, ValueError):
         size = 1
-        for d, x in zip(inputs, samples, strict=True):
-            interp.resize_tensor_input(d["index"], (1, *x.shape[1:]))
-        interp.allocate_tensors()
+        _resize(interp, inputs, [(1, *x.shape[1:]) for x in samples], strict=False)
     count = len(samples[0])
     for start in range(0, count, size):
         batch = [x[start : start + size] for x in samples]
         if len(batch[0]) < size:  # the last, short batch: the file's shape follows it
-            for d, x in zip(inputs, batch, strict=True):
-                interp.resize_tensor_input(d["index"], x.shape, strict=size > 1)
-            interp.allocate_tensors()
+            _resize(interp, inputs, [x.shape for x in batch], strict=True)
         for d, x in zip(inputs, batch, strict=True):
             interp.set_tensor(d["index"], _to_file(x, d))
         interp.invoke()
         yield batch, interp.get_output_details()
+
+
+def _resize(interp: Any, inputs: list[dict], shapes: list[tuple], strict: bool) -> None:
+    """Give the inputs these shapes; batch 1 in a file of fixed batch is the file's own."""
+    for d, shape in zip(inputs, shapes, strict=True):
+        interp.resize_tensor_input(d["index"], shape, strict=strict)
+    try:
+        interp.allocate_tensors()
+    except RuntimeError as e:
+        if strict:
+            raise
+        from qgraph.errors import ModelFileError
+
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelFileError(f"LiteRT cannot run the .tflite: {first}") from None
 
 
 def _to_file(x: np.ndarray, detail: dict) -> np.ndarray:

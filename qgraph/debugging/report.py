@@ -21,8 +21,9 @@ def render(v: Any, top: int | None = None) -> str:
         )
     shown = v.layers if top is None else v.layers[:top]
     lines.append(
-        "per layer, worst first (SQNR dB: all the noise up to the layer; own dB: the noise it adds "
-        "itself, its noise less its inputs', - if none):"
+        "per layer, worst first by own dB, the error the layer adds itself (the file's output against "
+        "the layer's Keras computation on the file's own inputs to it; - none); SQNR dB: all the error "
+        "up to the layer:"
     )
     lines.append(COLUMNS)
     for e in shown:

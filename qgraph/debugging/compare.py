@@ -2,10 +2,11 @@
 Keras model's, on the same samples, ranked by the error each layer adds.
 
 SQNR, cosine similarity and max absolute error are measured on every tensor that both hold
-(`matching`). A layer's SQNR includes the error of everything before it; its `own_db`
-estimates the noise it adds itself, its noise-to-signal ratio less its inputs' (noises of
-independent roundings add), so that one bad layer ranks first and the layers after it,
-which only carry its error, do not. `suggest=N` then compiles the model again with each
+(`matching`). A layer's SQNR includes the error of everything before it; its `own_db` is
+the error it adds itself: the file's output against the layer's Keras computation fed the
+file's own values of its inputs (`segments`), so that one bad layer ranks first and the
+layers after it, which only carry its error, do not. Where no such piece can be cut out of
+the model, `own_db` is estimated: the layer's noise-to-signal ratio less its inputs'. `suggest=N` then compiles the model again with each
 likely culprit kept float (`keep_float`) and names the N that recover the most.
 """
 
@@ -21,6 +22,7 @@ import numpy as np
 from qgraph.debugging.capture import accumulate, keras_layers, litert_interpreter
 from qgraph.debugging.matching import FileGraph, match_layers
 from qgraph.debugging.metrics import ErrorStats, db
+from qgraph.debugging.segments import build_segments
 
 
 @dataclass
@@ -46,6 +48,15 @@ class Verification:
     top1_agreement: list[float | None]  # per output: share of samples with the same argmax
     unmatched: list[str]  # layers whose output the file does not hold (folded, fused)
     suggestions: list[Any] = field(default_factory=list)  # `suggest.Suggestion`, best first
+
+    def node_errors(self) -> dict[str, dict]:
+        """{file tensor name: figures} for `qgraph.view(..., errors=)` on the .tflite."""
+        return {
+            e.tensor: _finite(
+                {"sqnr_db": e.sqnr_db, "own_db": e.own_db, "cosine": e.cosine, "max_abs": e.max_abs}
+            )
+            for e in self.layers
+        }
 
     def to_dict(self) -> dict:
         return _finite(asdict(self))
@@ -86,19 +97,24 @@ def verify(
     position = {name: k for k, name in enumerate(names)}
     pairs = {position[name]: tensor for name, tensor in matched.items()}
     finals = [position[n] for n in output_layers if n is not None]
-    stats, keras_out, file_out = accumulate(capture, interp, samples, pairs, finals)
+    segments = build_segments(keras_model, {layer.name: layer for layer in layers}, matched, fgraph)
+    stats, alone, keras_out, file_out = accumulate(
+        capture, interp, samples, pairs, finals, {position[n]: seg for n, seg in segments.items()}
+    )
     by_tensor = {tensor: name for name, tensor in matched.items()}
     details = {d["index"]: d for d in interp.get_tensor_details()}
     results: dict[str, LayerError] = {}
     for name, tensor in matched.items():
         s = stats[position[name]]
         feeding = fgraph.mapped_inputs(tensor, set(by_tensor))
-        inputs_noise = max(
-            (stats[position[by_tensor[t]]].noise_ratio for t in feeding if t in by_tensor), default=0.0
-        )
-        results[name] = _layer_error(
-            name, details[tensor], s, db(s.noise_ratio - inputs_noise), feeding, by_tensor
-        )
+        if name in segments:  # measured: the layer's Keras piece on the file's own inputs to it
+            own = alone[position[name]].sqnr_db
+        else:  # estimated: its noise less its inputs' (noises of independent roundings add)
+            inputs_noise = max(
+                (stats[position[by_tensor[t]]].noise_ratio for t in feeding if t in by_tensor), default=0.0
+            )
+            own = db(s.noise_ratio - inputs_noise)
+        results[name] = _layer_error(name, details[tensor], s, own, feeding, by_tensor)
     ranked = sorted(results.values(), key=lambda e: (e.own_db, e.sqnr_db))
     outputs = [results[n] for n in output_layers if n in results]
     agreement = [_top1(k, f) for k, f in zip(keras_out, file_out, strict=False)]
