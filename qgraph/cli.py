@@ -10,7 +10,9 @@ EPILOG = """examples:
   qgraph demo                                   train a digits CNN, compile it per target, verify in LiteRT
   qgraph inspect model.keras                    ops by type, tensors, parameters, sizes, and per
                                                 weight tensor its sparsity and distinct values
-  qgraph inspect model.tflite                   the same for any .tflite (qgraph's or the converter's)
+  qgraph inspect model.tflite                   the same for any .tflite (qgraph's or the converter's), with
+                                                tensors' quantization, sizes, op versions, minimum runtime
+  qgraph inspect model.tflite --target edgetpu  which ops edgetpu cannot run, and why
   qgraph inspect model.keras --dump             the whole IR, one line per op
   qgraph compile model.keras -o model.tflite    float TFLite for the CPU
   qgraph compile model.keras -o m.tflite --quantize int8 --calibration samples.npy
@@ -23,8 +25,18 @@ EPILOG = """examples:
                                                 a file you trust whose Lambda layers hold Python code
   qgraph compile custom.keras -o m.tflite --custom-objects my_layers.py:MyLayer
                                                 a custom layer (or a module that registers it)
+  qgraph verify model.keras m.tflite --data x.npy --suggest 3
+                                                per-layer error against Keras, worst first, and the
+                                                layers whose float fallback recovers the most
+  qgraph compile model.keras -o m.tflite --calibration x.npy --keep-float head_conv
+  qgraph view model.keras -o graph.html --after fold_batchnorm
+                                                the graph as an HTML page (needs Graphviz's dot)
+  qgraph view m.tflite -o graph.html --verify-data x.npy --reference model.keras
+                                                ... coloured by each op's own error
   qgraph passes                                 the pass pipeline in run order, with each pass's options
   qgraph targets                                what each target accepts, with its options
+
+TensorFlow's and LiteRT's own log lines are hidden; --verbose (on any command) shows them.
 """
 
 

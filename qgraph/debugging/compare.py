@@ -118,7 +118,7 @@ def verify(
     ranked = sorted(results.values(), key=lambda e: (e.own_db, e.sqnr_db))
     outputs = [results[n] for n in output_layers if n in results]
     agreement = [_top1(k, f) for k, f in zip(keras_out, file_out, strict=False)]
-    label = model if isinstance(model, str | os.PathLike) else keras_model.name
+    label = model if isinstance(model, str | os.PathLike) else f"Keras model {keras_model.name!r}"
     unmatched = [n for n in names if n not in matched]
     result = Verification(
         os.fspath(label), file_label, len(samples[0]), ranked, outputs, agreement, unmatched

@@ -22,7 +22,7 @@ def read_inputs(
 
     keras_model = _keras_model(model, safe_mode, custom_objects)
     if isinstance(tflite, bytes | bytearray):
-        file_bytes, label = bytes(tflite), "<bytes>"
+        file_bytes, label = bytes(tflite), "the .tflite (bytes)"
     elif isinstance(tflite, str | os.PathLike):
         from qgraph.input_files import check_input_file
 

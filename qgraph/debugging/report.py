@@ -46,9 +46,9 @@ def render(v: Any, top: int | None = None) -> str:
                 f"  keep_float=[{s.layer!r}]: output SQNR {_db(s.sqnr_db)} dB ({s.gain_db:+.2f} dB), "
                 f"+{s.extra_bytes:,} bytes"
             )
-        names = ", ".join(s.layer for s in v.suggestions if s.gain_db > 0)
-        if names:
-            lines.append(f"  try: qgraph compile ... --keep-float {names.replace(', ', ',')}")
+        best = v.suggestions[0]
+        if best.gain_db > 0:  # each candidate is measured alone: a combination is the user's next try
+            lines.append(f"  try: qgraph compile ... --keep-float {best.layer}  (each layer measured alone)")
     return "\n".join(lines)
 
 

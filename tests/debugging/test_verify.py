@@ -120,7 +120,7 @@ def test_suggestions_are_measured_with_keep_float(case):
     kept = qgraph.compile(model, quantize="int8", representative_data=calib, keep_float=[best.layer]).tflite
     assert best.sqnr_db == pytest.approx(sqnr_db(run_litert(kept, x), model.predict(x, verbose=0)), abs=0.01)
     assert best.gain_db == pytest.approx(best.sqnr_db - best.baseline_db)
-    assert "keep_float=[" in str(v) and "--keep-float" in str(v)
+    assert "keep_float=[" in str(v) and f"--keep-float {best.layer}" in str(v)
 
 
 def test_cli_prints_the_ranking_and_json(case, capsys):
