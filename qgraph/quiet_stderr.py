@@ -24,6 +24,7 @@ from contextlib import contextmanager
 NOISE = re.compile(
     rb"^(?:WARNING: All log messages before absl::InitializeLog\(\) is called"
     rb"|[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.-]+:\d+\] "  # absl: I0000 00:00:1795.49 14003 port.cc:153]
+    rb"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\."
     rb"|INFO: (?:Created TensorFlow Lite \w+ delegate for CPU|Initialized TensorFlow Lite runtime)\.)"
 )
 

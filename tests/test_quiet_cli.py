@@ -21,6 +21,8 @@ CHATTER = [
     "E0000 00:00:1795561744.700000   14003 cuda_executor.cc:1228] failed call to cuInit: INTERNAL: CUDA error",
     "W0000 00:00:1795561744.700000   14003 gpu_device.cc:2342] Cannot dlopen some GPU libraries.",
     "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
+    "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow with "
+    "the appropriate compiler flags.",
 ]
 KEPT = [
     "qgraph: error: no such model file: m.keras",

@@ -34,7 +34,8 @@ def read_inputs(
             file_bytes = f.read()
     else:
         raise OptionError(f"verify takes the .tflite as a path or bytes, not {type(tflite).__name__}")
-    file_graph = from_tflite(file_bytes)  # a damaged or foreign file: a ModelFileError naming it
+    # a damaged or foreign file: a ModelFileError naming it (by its path when it has one)
+    file_graph = from_tflite(file_bytes if label.startswith("the .tflite") else label)
     graph = from_keras(keras_model)
     samples = as_batch(data, graph, "verify data", 0)
     if not len(samples[0]):

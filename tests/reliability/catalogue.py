@@ -33,6 +33,7 @@ ITEMS = {
     8: "Streaming calibration data",
     9: "float16 overflow",
     10: "Options that were silently ignored",
+    11: "Debugging tools: inspect, verify, view, keep_float (issue 14)",
     0: "Other",
 }
 
