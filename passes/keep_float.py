@@ -34,6 +34,19 @@ def layer_names(graph: Graph, op: Op) -> set[str]:
     return names
 
 
+def float_refusal(target) -> str | None:
+    """Why `target` cannot run a float op in an int8 model, or None if it can (a target of int8
+    models only, unless its `allow_cpu` option lets ops fall back to the CPU)."""
+    if target is None or "float" in target.quantize_modes or target.option_values.get("allow_cpu"):
+        return None
+    allow = (
+        " (or pass allow_cpu=True, --option allow_cpu=true, to run them on the CPU)"
+        if any(o.name == "allow_cpu" for o in target.options)
+        else ""
+    )
+    return f"target {target.name!r} runs int8 models only, so no layer can stay float there{allow}"
+
+
 class KeepFloat(Pass):
     name = "keep_float"
     phase = "quantize"
@@ -56,6 +69,9 @@ class KeepFloat(Pass):
             raise OptionError(f"keep_float takes a list of layer names, e.g. keep_float=[{wanted!r}]")
         if not all(isinstance(name, str) for name in wanted):
             raise OptionError(f"keep_float takes layer names (str), got {list(wanted)!r}")
+        refusal = float_refusal(ctx.target) if wanted else None
+        if refusal:
+            raise OptionError(f"keep_float: {refusal}")
         ops = [op for op in graph.ops() if op.type not in _BOUNDARY_OPS]
         selected: dict[str, list[str]] = {name: [] for name in wanted}
         for op in ops:

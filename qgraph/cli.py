@@ -28,7 +28,7 @@ EPILOG = """examples:
   qgraph verify model.keras m.tflite --data x.npy --suggest 3
                                                 per-layer error against Keras, worst first, and the
                                                 layers whose float fallback recovers the most
-  qgraph compile model.keras -o m.tflite --calibration x.npy --keep-float head_conv
+  qgraph compile model.keras -o m.tflite --quantize int8 --calibration x.npy --keep-float head_conv
   qgraph view model.keras -o graph.html --after fold_batchnorm
                                                 the graph as an HTML page (needs Graphviz's dot)
   qgraph view m.tflite -o graph.html --verify-data x.npy --reference model.keras
@@ -56,7 +56,9 @@ def _parser() -> argparse.ArgumentParser:
 
     for module in (compile, inspect, verify, view, listing, demo):
         (module.add_parsers if module is listing else module.add_parser)(sub, loading)
+    p.allow_abbrev = False
     for command in sub.choices.values():
+        command.allow_abbrev = False  # `--verb` must not pass for --verbose: entry() looks for the flag
         command.add_argument(
             "--verbose",
             action="store_true",

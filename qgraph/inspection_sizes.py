@@ -44,6 +44,17 @@ class Sizes:
     peak_activation_bytes: int
     peak_op: str | None
     peak_tensors: tuple[str, ...]
+    #: float copies of constants made once, when the model loads (float16 weights' DEQUANTIZE):
+    #: memory the model holds, but not activations.
+    loaded_copy_bytes: int = 0
+
+
+def _run_time(graph: Graph, t) -> bool:
+    """An activation computed per inference, not once from constants (a DEQUANTIZE of weights)."""
+    if not is_activation(t):
+        return False
+    producer = graph.producer(t)
+    return producer is None or not all(i.data is not None for i in graph.inputs_of(producer))
 
 
 def naming(graph: Graph) -> str:
@@ -129,7 +140,7 @@ def peak_activations(graph: Graph) -> tuple[int, str | None, tuple[str, ...]]:
     ops = graph.ops()
     step = {op.name: k for k, op in enumerate(ops)}
     last = max(len(ops) - 1, 0)
-    acts = [t for t in graph.tensors() if is_activation(t)]
+    acts = [t for t in graph.tensors() if _run_time(graph, t)]
     if not acts:
         return 0, None, ()
     starts, ends = [], []
@@ -152,7 +163,8 @@ def peak_activations(graph: Graph) -> tuple[int, str | None, tuple[str, ...]]:
 
 def sizes(graph: Graph) -> Sizes:
     consts = [t for t in graph.tensors() if t.data is not None]
-    acts = [t for t in graph.tensors() if is_activation(t)]
+    acts = [t for t in graph.tensors() if _run_time(graph, t)]
+    copies = [t for t in graph.tensors() if is_activation(t) and not _run_time(graph, t)]
     by_type, by_layer = constant_breakdown(graph)
     peak, at, alive = peak_activations(graph)
     return Sizes(
@@ -165,4 +177,5 @@ def sizes(graph: Graph) -> Sizes:
         peak,
         at,
         alive,
+        sum(activation_bytes(t) for t in copies),
     )

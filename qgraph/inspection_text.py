@@ -61,6 +61,11 @@ def _sizes(ins: Inspection) -> list[str]:
         f"  activations    {z.activation_bytes:12,} bytes in {z.activation_tensors} tensors (batch 1)",
         f"  peak estimate  {z.peak_activation_bytes:12,} bytes of activations live at once, at op "
         f"{z.peak_op} (execution order, no arena reuse or in-place ops)",
+        *(
+            [f"  loaded copies  {z.loaded_copy_bytes:12,} bytes of float weights dequantized once, at load"]
+            if z.loaded_copy_bytes
+            else []
+        ),
         "  constant bytes by op type:",
         *(f"    {t:24s} {n:12,} {_share(n, z.constant_bytes)}" for t, n in z.by_op_type.items()),
         "  constant bytes by layer:",

@@ -132,6 +132,21 @@ def test_peak_of_an_int8_graph_with_a_constant_counts_activations_only():
     assert s.by_op_type == {"FULLY_CONNECTED": 32 * 64 + 4 * 32} and s.by_layer == {"fc": 2176}
 
 
+def test_float16_weights_dequantized_at_load_are_not_activations(digits):
+    model, (x_train, _, x_test, _) = digits
+    f16 = qgraph.compile(model, quantize="float16").tflite
+    assert rel_err(run_litert(f16, x_test[:16]), model.predict(x_test[:16], verbose=0)) < 1e-2
+    float_file = inspect(qgraph.compile(model, quantize="float").tflite)
+    ours, reference = inspect(f16).sizes, float_file.sizes
+    assert ours.activation_tensors == reference.activation_tensors
+    assert ours.peak_activation_bytes == reference.peak_activation_bytes
+    float_weights = sum(
+        t.nbytes for t in float_file.graph.tensors() if t.is_constant and t.dtype == "float32"
+    )
+    assert ours.loaded_copy_bytes == float_weights  # every float32 weight, once (not MEAN's int32 axes)
+    assert not any("dequantized" in t for t in ours.peak_tensors)
+
+
 def test_op_versions_of_both_writers_agree_and_give_the_minimum_runtime(files):
     mine, theirs = inspect(files["qgraph_int8"]).versions, inspect(files["converter_int8"]).versions
     assert mine.source == theirs.source == FROM_FILE

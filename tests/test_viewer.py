@@ -169,6 +169,21 @@ def test_error_overlay_colours_ops_by_sqnr(model):
     assert "error entries that name no op: no_such_layer" in page
     with pytest.raises(OptionError, match=r"errors\['stem'\]\['sqnr_db'\] must be a number"):
         view(model, None, errors={"stem": {"sqnr_db": "high"}})
+    with pytest.raises(OptionError, match=r"errors\['stem'\]\['own_db'\] must be a number"):
+        view(model, None, errors={"stem": {"own_db": "bad"}})
+
+
+def test_own_error_from_verify_decides_the_colour(model):
+    """`qgraph verify`'s entries carry own_db (the error the layer adds itself; null: none):
+    it, not the SQNR accumulated up to the layer, colours the op."""
+    page = view(
+        model,
+        None,
+        errors={"stem": {"sqnr_db": 8.0, "own_db": 35.0}, "head": {"sqnr_db": 30.0, "own_db": None}},
+    )
+    fills = node_fills(page)
+    assert fills["op0"] == COLOURS["green"][0]
+    assert "SQNR 8.0 dB, own 35.0 dB" in set(svg_texts(page))
 
 
 def test_error_entries_match_output_tensor_op_name_or_layer():

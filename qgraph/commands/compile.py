@@ -123,7 +123,9 @@ def run(args) -> int:
     if args.sparse:
         options["sparse"] = True
     if args.keep_float:
-        options["keep_float"] = [name for item in args.keep_float for name in item.split(",") if name]
+        options["keep_float"] = [
+            name.strip() for item in args.keep_float for name in item.split(",") if name.strip()
+        ]
     if args.vela:
         if args.target != "ethos-u":
             raise OptionError(f"--vela is for --target ethos-u (got --target {args.target})")

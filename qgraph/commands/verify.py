@@ -10,14 +10,16 @@ def add_parser(sub, loading: argparse.ArgumentParser) -> None:
         "verify",
         parents=[loading],
         help="per-layer error of a .tflite against its Keras model (which layer loses accuracy)",
-        description="Run the Keras model and the .tflite (qgraph's or TFLiteConverter's) on the same "
-        "samples, in one pass, and print for every layer whose output the file holds (matched by name) "
-        "its SQNR, cosine similarity and max absolute error, worst first, plus the model outputs'. "
-        "'own dB' ranks the layers: the noise a layer adds itself, so one bad layer comes first and the "
-        "layers that only carry its error do not. --suggest N compiles the model to int8 again with "
-        "each likely culprit kept float and names the N that recover the most output SQNR.",
+        description=_wrap(
+            "Run the Keras model and the .tflite (qgraph's or TFLiteConverter's) on the same "
+            "samples, in one pass, and print for every layer whose output the file holds (matched by name) "
+            "its SQNR, cosine similarity and max absolute error, worst first, plus the model outputs'. "
+            "'own dB' ranks the layers: the noise a layer adds itself, so one bad layer comes first and the "
+            "layers that only carry its error do not. --suggest N compiles the model to int8 again with "
+            "each likely culprit kept float and names the N that recover the most output SQNR."
+        ),
         epilog="example:\n  qgraph verify digits.keras digits_int8.tflite --data test.npy --suggest 3\n"
-        "  qgraph compile digits.keras -o better.tflite --calibration calib.npy --keep-float stem_relu6",
+        "  qgraph compile digits.keras -o better.tflite --quantize int8 --calibration calib.npy --keep-float stem_relu6",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     v.add_argument("model", help="the Keras model (.keras or .h5) the file was made from")
@@ -43,8 +45,19 @@ def add_parser(sub, loading: argparse.ArgumentParser) -> None:
         metavar="DATA",
         help="calibration samples for the compiles --suggest makes (default: --data)",
     )
-    v.add_argument("--top", type=int, default=20, help="layers to print, worst first (default 20; 0: all)")
+    v.add_argument(
+        "--top",
+        type=int,
+        default=20,
+        help="layers to print, worst first (default 20; 0: all; --json has all)",
+    )
     v.add_argument("--json", action="store_true", help="print the whole result as JSON")
+
+
+def _wrap(text: str) -> str:
+    import textwrap
+
+    return textwrap.fill(text, 100)
 
 
 def run(args) -> int:

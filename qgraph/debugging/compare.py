@@ -32,10 +32,11 @@ class LayerError:
     shape: tuple[int, ...]
     dtype: str  # in the file
     sqnr_db: float
-    own_db: float  # SQNR of the noise this layer adds (inf: none)
+    own_db: float  # SQNR of the error this layer adds itself (inf: none)
     cosine: float
     max_abs: float
     inputs: list[str] = field(default_factory=list)  # the matched layers feeding it
+    own_measured: bool = True  # False: own_db estimated (no Keras piece), its noise less its inputs'
 
 
 @dataclass
@@ -92,14 +93,16 @@ def verify(
     shapes = {layer.name: tuple(-1 if d is None else int(d) for d in layer.output.shape) for layer in layers}
     output_layers = [_producing_layer(keras_model, k, layers) for k in range(len(keras_model.outputs))]
     interp = litert_interpreter(file_bytes)
-    fgraph = FileGraph.of(interp)
-    matched = match_layers(fgraph, names, shapes, [n for n in output_layers if n], keras_model.name)
+    input_names = [getattr(t, "name", "") for t in keras_model.inputs]
+    fgraph = FileGraph.of(interp, input_names, [n or "" for n in output_layers])
+    keras3 = not type(keras_model).__module__.startswith("tf_keras")
+    matched = match_layers(fgraph, names, shapes, output_layers, keras_model.name, keras3)
     position = {name: k for k, name in enumerate(names)}
     pairs = {position[name]: tensor for name, tensor in matched.items()}
-    finals = [position[n] for n in output_layers if n is not None]
+    finals = [(position[n], t) for n, t in zip(output_layers, fgraph.outputs, strict=False) if n is not None]
     segments = build_segments(keras_model, {layer.name: layer for layer in layers}, matched, fgraph)
     stats, alone, keras_out, file_out = accumulate(
-        capture, interp, samples, pairs, finals, {position[n]: seg for n, seg in segments.items()}
+        capture, interp, fgraph, samples, pairs, finals, {position[n]: seg for n, seg in segments.items()}
     )
     by_tensor = {tensor: name for name, tensor in matched.items()}
     details = {d["index"]: d for d in interp.get_tensor_details()}
@@ -115,11 +118,13 @@ def verify(
             )
             own = db(s.noise_ratio - inputs_noise)
         results[name] = _layer_error(name, details[tensor], s, own, feeding, by_tensor)
+        # exact too when the layer reads only the model's inputs (no error before it): the input's QUANTIZE
+        results[name].own_measured = name in segments or not any(t in by_tensor for t in feeding)
     ranked = sorted(results.values(), key=lambda e: (e.own_db, e.sqnr_db))
     outputs = [results[n] for n in output_layers if n in results]
     agreement = [_top1(k, f) for k, f in zip(keras_out, file_out, strict=False)]
     label = model if isinstance(model, str | os.PathLike) else f"Keras model {keras_model.name!r}"
-    unmatched = [n for n in names if n not in matched]
+    unmatched = [layer.name for layer in keras_model.layers if layer.name not in matched]
     result = Verification(
         os.fspath(label), file_label, len(samples[0]), ranked, outputs, agreement, unmatched
     )
@@ -127,7 +132,14 @@ def verify(
         from qgraph.debugging.suggest import suggest_float_layers
 
         result.suggestions = suggest_float_layers(
-            keras_model, graph, samples, ranked, suggest, target, representative_data
+            keras_model,
+            graph,
+            samples,
+            ranked,
+            suggest,
+            target,
+            representative_data,
+            names=(input_names, [n or "" for n in output_layers]),
         )
     return result
 

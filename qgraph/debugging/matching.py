@@ -32,17 +32,27 @@ class FileGraph:
     order: dict[int, int] = field(default_factory=dict)  # tensor -> position of its producer
 
     @classmethod
-    def of(cls, interp: Any) -> FileGraph:
+    def of(cls, interp: Any, input_names: list[str], output_names: list[str]) -> FileGraph:
+        """The graph, with `inputs` and `outputs` in the Keras model's order (`input_names`,
+        `output_names`: its inputs' and output layers' names), read from the file's signature
+        (TFLiteConverter orders a file's inputs by name and may list outputs in any order)."""
         details = interp.get_tensor_details()
         ops = interp._get_ops_details()  # the only op-level view LiteRT's Python API gives
         producer = {int(t): k for k, op in enumerate(ops) for t in op["outputs"] if t >= 0}
+        inputs = [d["index"] for d in interp.get_input_details()]
+        outputs = [d["index"] for d in interp.get_output_details()]
+        signatures = interp.get_signature_list()
+        if len(signatures) == 1:
+            runner = interp.get_signature_runner(next(iter(signatures)))
+            inputs = _in_model_order(runner.get_input_details(), input_names, inputs)
+            outputs = _in_model_order(runner.get_output_details(), output_names, outputs)
         return cls(
             names={d["index"]: d["name"] for d in details},
             shapes={d["index"]: tuple(int(s) for s in d["shape_signature"]) for d in details},
             producer=producer,
             op_inputs=[[int(t) for t in op["inputs"] if t >= 0] for op in ops],
-            inputs=[d["index"] for d in interp.get_input_details()],
-            outputs=[d["index"] for d in interp.get_output_details()],
+            inputs=inputs,
+            outputs=outputs,
             order=dict(producer),
         )
 
@@ -63,18 +73,35 @@ class FileGraph:
         return found  # constants (no producer, not an input) are not error sources here
 
 
-def layer_of(tensor_name: str, order: dict[str, int], model_name: str) -> str | None:
-    """The latest layer of `order` ({layer: position}) that a part of `tensor_name` names."""
+def _in_model_order(signature: dict[str, dict], names: list[str], default: list[int]) -> list[int]:
+    """The signature's tensors in the order of `names`: by name (qgraph's and the converter's
+    inputs; qgraph's outputs), else as `output_K` (the converter's outputs of a Keras 3 model);
+    `default` (the subgraph's order) when the signature names them neither way."""
+    by_name = {name: d["index"] for name, d in signature.items()}
+    if set(by_name) == set(names) and len(names) == len(default):
+        return [by_name[n] for n in names]
+    numbered = {f"output_{k}" for k in range(len(default))}
+    if set(by_name) == numbered:
+        return [by_name[f"output_{k}"] for k in range(len(default))]
+    return default
+
+
+def layer_of(tensor_name: str, order: dict[str, int], model_name: str, keras3: bool = True) -> str | None:
+    """The latest layer of `order` ({layer: position}) that a part of `tensor_name` names:
+    the first path component of a qgraph name (`layer:0`, `layer/part:0`), the component after
+    the model's scope in a converter name (`model_1/layer_1/Op`; not the op names deeper
+    down, such as `batchnorm/add_1`, which would match a layer called `add`). Keras 3 scopes a
+    layer `conv` as `conv_1`; tf-keras (`keras3=False`) scopes it as `conv`."""
     best: str | None = None
     for part in tensor_name.split(";"):
         parts = [_PORT.sub("", p) for p in part.split("/")]
-        converter_style = len(parts) > 1 and _KERAS3_SCOPE.sub("", parts[0]) == model_name
-        for p in parts[1:] if converter_style else parts:
-            stripped = _KERAS3_SCOPE.sub("", p)
-            tries = (stripped, p) if converter_style else (p, stripped)
-            name = next((t for t in tries if t in order), None)
-            if name is not None and (best is None or order[name] > order[best]):
-                best = name
+        converter_style = len(parts) > 2 and _KERAS3_SCOPE.sub("", parts[0]) == model_name
+        scope = parts[1] if converter_style else parts[0]
+        stripped = _KERAS3_SCOPE.sub("", scope)
+        tries = (stripped, scope) if converter_style and keras3 else (scope, stripped)
+        name = next((t for t in tries if t in order), None)
+        if name is not None and (best is None or order[name] > order[best]):
+            best = name
     return best
 
 
@@ -82,8 +109,9 @@ def match_layers(
     graph: FileGraph,
     layers: list[str],
     shapes: dict[str, tuple[int, ...]],
-    outputs: list[str],
+    outputs: list[str | None],
     model_name: str,
+    keras3: bool = True,
 ) -> dict[str, int]:
     """{layer: tensor index} for every layer whose output the file holds with the same shape."""
     order = {name: k for k, name in enumerate(layers)}
@@ -91,13 +119,13 @@ def match_layers(
     for t, name in graph.names.items():
         if t not in graph.producer and t not in graph.inputs:
             continue  # a constant
-        layer = layer_of(name, order, model_name)
+        layer = layer_of(name, order, model_name, keras3)
         if layer is None or not _same_shape(graph.shapes[t], shapes[layer]):
             continue
         if layer not in candidates or graph.order.get(t, -1) > graph.order.get(candidates[layer], -1):
             candidates[layer] = t
-    for layer, t in zip(outputs, graph.outputs, strict=False):
-        if _same_shape(graph.shapes[t], shapes[layer]):
+    for layer, t in zip(outputs, graph.outputs, strict=False):  # both in the model's output order
+        if layer is not None and _same_shape(graph.shapes[t], shapes[layer]):
             candidates[layer] = t
     return candidates
 

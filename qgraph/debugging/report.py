@@ -16,20 +16,20 @@ def render(v: Any, top: int | None = None) -> str:
     for out, top1 in zip(v.outputs, v.top1_agreement, strict=False):
         agree = "" if top1 is None else f", top-1 agreement {top1:.2%}"
         lines.append(
-            f"output {out.layer}: SQNR {_db(out.sqnr_db)} dB, cosine {out.cosine:.5f}, "
+            f"output {out.layer}: SQNR {_db(out.sqnr_db)}{'' if math.isinf(out.sqnr_db) else ' dB'}, cosine {out.cosine:.5f}, "
             f"max |err| {out.max_abs:.3g}{agree}"
         )
     shown = v.layers if top is None else v.layers[:top]
     lines.append(
         "per layer, worst first by own dB, the error the layer adds itself (the file's output against "
-        "the layer's Keras computation on the file's own inputs to it; - none); SQNR dB: all the error "
-        "up to the layer:"
+        "the layer's Keras computation on the file's own inputs to it; - none; ~ an estimate); SQNR dB: "
+        "all the error up to the layer:"
     )
     lines.append(COLUMNS)
     for e in shown:
         shape = "x".join(str(d) for d in e.shape[1:])
         lines.append(
-            f"  {_cut(e.layer, 22):22s} {_db(e.sqnr_db):>8s} {_db(e.own_db, '-'):>7s} {e.cosine:8.5f} "
+            f"  {_cut(e.layer, 22):22s} {_db(e.sqnr_db):>8s} {_own(e):>7s} {e.cosine:8.5f} "
             f"{e.max_abs:10.3g}  {_cut(shape, 14):14s} {_cut(e.tensor, 40)}"
         )
     if len(shown) < len(v.layers):
@@ -50,6 +50,11 @@ def render(v: Any, top: int | None = None) -> str:
         if best.gain_db > 0:  # each candidate is measured alone: a combination is the user's next try
             lines.append(f"  try: qgraph compile ... --keep-float {best.layer}  (each layer measured alone)")
     return "\n".join(lines)
+
+
+def _own(e: Any) -> str:
+    """The own error; "~" marks an estimate (no Keras piece could be cut out for the layer)."""
+    return _db(e.own_db, "-") if e.own_measured else "~" + _db(e.own_db, "none")
 
 
 def _db(value: float, infinite: str = "exact") -> str:

@@ -12,7 +12,7 @@ import numpy as np
 
 from qgraph.debugging.capture import run_file, run_keras
 from qgraph.debugging.metrics import ErrorStats
-from qgraph.errors import OptionError, TargetError
+from qgraph.errors import OptionError
 
 
 @dataclass
@@ -27,14 +27,27 @@ class Suggestion:
 
 
 def suggest_float_layers(
-    model: Any, graph: Any, samples: list[np.ndarray], ranked: list, count: int, target: str, calibration: Any
+    model: Any,
+    graph: Any,
+    samples: list[np.ndarray],
+    ranked: list,
+    count: int,
+    target: str,
+    calibration: Any,
+    names: tuple[list[str], list[str]],
 ) -> list[Suggestion]:
+    """`names`: the model's input names and output layer names (to run qgraph's files)."""
     import qgraph
+    from qgraph.passes.keep_float import float_refusal
+    from qgraph.targets import get_target
 
+    refusal = float_refusal(get_target(target))
+    if refusal:
+        raise OptionError(f"--suggest measures float fallbacks, but {refusal}")
     calibration = calibration if calibration is not None else (samples[0] if len(samples) == 1 else samples)
     reference = run_keras(model, samples)
     base = qgraph.compile(graph, target, "int8", representative_data=calibration)
-    base_db, _ = _score(run_file(base.tflite, samples), reference)
+    base_db, _ = _score(run_file(base.tflite, samples, *names), reference)
     tried: list[Suggestion] = []
     candidates = [e.layer for e in ranked if e.own_db < float("inf")][: max(5, 2 * count)]
     for layer in candidates:
@@ -44,9 +57,7 @@ def suggest_float_layers(
             )
         except OptionError:  # qgraph has no op of its own for this layer (a model input)
             continue
-        except TargetError as e:  # edgetpu: a float op cannot run there at all
-            raise OptionError(f"--suggest: target {target!r} cannot keep a layer float ({e})") from None
-        sqnr, top1 = _score(run_file(result.tflite, samples), reference)
+        sqnr, top1 = _score(run_file(result.tflite, samples, *names), reference)
         extra = len(result.tflite) - len(base.tflite)
         tried.append(Suggestion(layer, sqnr, sqnr - base_db, base_db, top1, extra, target))
     return sorted(tried, key=lambda s: -s.gain_db)[:count]

@@ -116,7 +116,7 @@ def _checked_errors(errors: Any) -> dict[str, dict[str, Any]]:
                 f"errors[{name!r}] must be a dict like {{'sqnr_db': 18.2, 'cosine': 0.998, 'max_abs': 0.05}}, "
                 f"not {entry!r}"
             )
-        for key in ("sqnr_db", "cosine", "max_abs"):
+        for key in ("sqnr_db", "own_db", "cosine", "max_abs"):
             value = entry.get(key)
             # numbers.Real takes numpy's scalars too; a bool is no figure
             if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):

@@ -53,3 +53,16 @@ def test_names_that_select_no_op_are_refused_with_the_names_that_do(digits_int8)
         qgraph.compile(model, quantize="int8", representative_data=calib, keep_float="stem")
     with pytest.raises(OptionError, match="keep_float is only used with quantize='int8'"):
         qgraph.compile(model, quantize="float", keep_float=["stem"])
+
+
+def test_a_target_of_int8_models_only_refuses_a_float_layer(digits_int8):
+    model, calib, _ = digits_int8
+    with pytest.raises(
+        OptionError, match="target 'edgetpu' runs int8 models only, so no layer can stay float"
+    ):
+        qgraph.compile(model, target="edgetpu", representative_data=calib, keep_float=["side"])
+    # ... unless it lets ops fall back to the CPU: the float op is then named as a CPU op
+    r = qgraph.compile(
+        model, target="edgetpu", representative_data=calib, keep_float=["side"], allow_cpu=True
+    )
+    assert run_litert(r.tflite, calib[:2].astype(np.int8)).shape == (2, 10)
