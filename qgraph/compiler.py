@@ -70,15 +70,12 @@ class CompileResult:
     extra_paths: dict[str, str] = field(default_factory=dict)
 
 
-def compile_graph(
-    graph: Graph,
-    target: Any = "cpu",
-    quantize: str | None = None,
-    *,
-    output: str | os.PathLike | None = None,
-    lint: bool | None = None,
-    **options: Any,
-) -> CompileResult:
+def plan_compile(
+    graph: Graph, target: Any, quantize: str | None, options: dict[str, Any], lint: bool | None = None
+) -> tuple[PassManager, PassContext]:
+    """The pass manager and context a compile of `graph` runs with: the quantize mode (the
+    target's default; int8 for a QAT model), checked against the target and the graph's
+    shapes, and every option checked (`check_options`). `qgraph view --after` stops it early."""
     tgt = get_target(target)
     # A QAT model carries its learned ranges: int8 by default, no calibration data needed.
     mode = (
@@ -92,8 +89,21 @@ def compile_graph(
     tgt.require_mode(mode)
     tgt.require_static_shapes(graph)
     manager = PassManager.from_plugins(lint=lint)
-    ctx = check_options(manager, tgt, mode, options)
+    return manager, check_options(manager, tgt, mode, options)
+
+
+def compile_graph(
+    graph: Graph,
+    target: Any = "cpu",
+    quantize: str | None = None,
+    *,
+    output: str | os.PathLike | None = None,
+    lint: bool | None = None,
+    **options: Any,
+) -> CompileResult:
+    manager, ctx = plan_compile(graph, target, quantize, options, lint)
     assert ctx.target is not None
+    mode = ctx.quantize
     tgt = ctx.target  # configured: e.g. NNAPI's per-axis support from its api_level
     t0 = time.perf_counter()
     manager.run(graph, ctx)
