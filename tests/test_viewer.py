@@ -11,6 +11,7 @@ import re
 import shutil
 import struct
 import subprocess
+import sys
 import zlib
 
 import numpy as np
@@ -208,6 +209,13 @@ def test_unknown_or_idle_pass_is_an_error_naming_the_passes(model):
 def test_missing_dot_names_the_program_and_how_to_install_it(model, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # a PATH with no `dot` on it
     with pytest.raises(GraphvizNotFoundError, match=r"Graphviz's `dot`.*apt-get install graphviz.*brew"):
+        view(model, tmp_path / "graph.html")
+    assert not (tmp_path / "graph.html").exists()
+
+
+def test_missing_pydot_says_how_to_install_it(model, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pydot", None)  # `import pydot` raises ImportError
+    with pytest.raises(GraphvizNotFoundError, match=r"needs the pydot package.*pip install pydot"):
         view(model, tmp_path / "graph.html")
     assert not (tmp_path / "graph.html").exists()
 

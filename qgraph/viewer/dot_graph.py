@@ -34,7 +34,15 @@ class GraphvizNotFoundError(QGraphError):
 
 
 def require_dot() -> str:
-    """The path of Graphviz's `dot`, or a `GraphvizNotFoundError` saying how to install it."""
+    """The path of Graphviz's `dot`, or a `GraphvizNotFoundError` saying how to install it (or
+    pydot, which is an extra: `pip install qgraph[view]`)."""
+    try:
+        import pydot  # noqa: F401  (networkx's bridge to dot imports it)
+    except ImportError:
+        raise GraphvizNotFoundError(
+            "qgraph view needs the pydot package, which is not installed: pip install pydot "
+            "(or pip install -e '.[view]' in a checkout of qgraph)"
+        ) from None
     path = shutil.which("dot")
     if path is None:
         raise GraphvizNotFoundError(
