@@ -185,6 +185,8 @@ def test_own_error_from_verify_decides_the_colour(model):
     fills = node_fills(page)
     assert fills["op0"] == COLOURS["green"][0]
     assert "SQNR 8.0 dB, own 35.0 dB" in set(svg_texts(page))
+    assert "own SQNR, the error the op adds itself" in page
+    assert "own SQNR" not in view(model, None, errors={"stem": {"sqnr_db": 8.0}})
 
 
 def test_error_entries_match_output_tensor_op_name_or_layer():

@@ -133,7 +133,9 @@ def load_errors(path: str) -> dict:
         raise OptionError(f"--errors {path!r} is not JSON: {e}") from e
     if isinstance(errors, dict) and isinstance(errors.get("layers"), list):  # `qgraph verify --json`
         errors = {
-            e["tensor"]: {k: e.get(k) for k in ("sqnr_db", "own_db", "cosine", "max_abs")}
+            e.get("op_tensor") or e["tensor"]: {
+                k: e.get(k) for k in ("sqnr_db", "own_db", "cosine", "max_abs")
+            }
             for e in errors["layers"]
             if isinstance(e, dict) and "tensor" in e
         }

@@ -36,6 +36,7 @@ class LayerError:
     cosine: float
     max_abs: float
     inputs: list[str] = field(default_factory=list)  # the matched layers feeding it
+    op_tensor: str = ""  # the tensor its op wrote, before a DEQUANTIZE of the model's output
     own_measured: bool = True  # False: own_db estimated (no Keras piece), its noise less its inputs'
 
 
@@ -51,9 +52,10 @@ class Verification:
     suggestions: list[Any] = field(default_factory=list)  # `suggest.Suggestion`, best first
 
     def node_errors(self) -> dict[str, dict]:
-        """{file tensor name: figures} for `qgraph.view(..., errors=)` on the .tflite."""
+        """{file tensor name: figures} for `qgraph.view(..., errors=)` on the .tflite, keyed by
+        the tensor each layer's op wrote (so the figures sit on that op, not on a DEQUANTIZE)."""
         return {
-            e.tensor: _finite(
+            (e.op_tensor or e.tensor): _finite(
                 {"sqnr_db": e.sqnr_db, "own_db": e.own_db, "cosine": e.cosine, "max_abs": e.max_abs}
             )
             for e in self.layers
@@ -118,6 +120,7 @@ def verify(
             )
             own = db(s.noise_ratio - inputs_noise)
         results[name] = _layer_error(name, details[tensor], s, own, feeding, by_tensor)
+        results[name].op_tensor = fgraph.names[fgraph.computed_by(tensor)]
         # exact too when the layer reads only the model's inputs (no error before it): the input's QUANTIZE
         results[name].own_measured = name in segments or not any(t in by_tensor for t in feeding)
     ranked = sorted(results.values(), key=lambda e: (e.own_db, e.sqnr_db))

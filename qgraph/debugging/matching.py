@@ -30,6 +30,7 @@ class FileGraph:
     inputs: list[int]
     outputs: list[int]
     order: dict[int, int] = field(default_factory=dict)  # tensor -> position of its producer
+    op_types: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, interp: Any, input_names: list[str], output_names: list[str]) -> FileGraph:
@@ -54,7 +55,15 @@ class FileGraph:
             inputs=inputs,
             outputs=outputs,
             order=dict(producer),
+            op_types=[op["op_name"] for op in ops],
         )
+
+    def computed_by(self, tensor: int) -> int:
+        """The tensor the computing op wrote: `tensor` itself, or what a trailing DEQUANTIZE
+        (qgraph's float output of an int8 model) read, which holds the same values."""
+        while tensor in self.producer and self.op_types[self.producer[tensor]] == "DEQUANTIZE":
+            tensor = self.op_inputs[self.producer[tensor]][0]
+        return tensor
 
     def mapped_inputs(self, tensor: int, mapped: set[int]) -> set[int]:
         """The nearest matched tensors (or graph inputs) upstream of `tensor`'s producer."""

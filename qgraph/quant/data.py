@@ -113,7 +113,7 @@ def as_batch(item: Any, graph: Graph, where: str, first: int) -> list[np.ndarray
             "input make one model call)"
         )
     for arr, name in zip(arrays, graph.inputs, strict=True):
-        _check_finite(arr, name, first)
+        _check_finite(arr, name, first, where)
     return arrays
 
 
@@ -181,7 +181,7 @@ def _as_input(value: Any, graph: Graph, name: str, where: str) -> np.ndarray:
     return arr
 
 
-def _check_finite(arr: np.ndarray, name: str, first: int) -> None:
+def _check_finite(arr: np.ndarray, name: str, first: int, where: str = "representative_data") -> None:
     finite = np.isfinite(arr)
     if finite.all():
         return
@@ -190,7 +190,9 @@ def _check_finite(arr: np.ndarray, name: str, first: int) -> None:
     sample = first + int(np.argmin(finite.reshape(len(arr), -1).all(axis=1)))
     what = " and ".join([f"{nan} NaN"] * bool(nan) + [f"{inf} infinite"] * bool(inf))
     beyond = " (or beyond float32's range)" if inf else ""
+    source = where.split(" item ")[0]  # "representative_data item 3": its samples are numbered
+    purpose = "calibration" if source == "representative_data" else source.split()[0]
     raise OptionError(
-        f"representative_data sample {sample} (counting from 0) of input {name!r} has {what} "
-        f"values{beyond}; calibration needs finite numbers: drop or fix those samples"
+        f"{source} sample {sample} (counting from 0) of input {name!r} has {what} "
+        f"values{beyond}; {purpose} needs finite numbers: drop or fix those samples"
     )

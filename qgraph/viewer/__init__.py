@@ -77,6 +77,7 @@ def view(
         summary=_summary(graph, stage, model_or_path),
         unmatched=unmatched,
         legend=bool(errors),
+        own=any("own_db" in entry for entry in (errors or {}).values()),
     )
     if output is not None:
         write_atomic(output, text.encode("utf-8"), source=model_or_path)

@@ -26,12 +26,15 @@ def page(
     summary: list[str],
     unmatched: Sequence[str] = (),
     legend: bool = False,
+    own: bool = False,
 ) -> str:
-    """The HTML page around `svg` (from `dot_graph.render_svg`) and `details` (by node id)."""
+    """The HTML page around `svg` (from `dot_graph.render_svg`) and `details` (by node id);
+    `legend`: the colour key, of the error each op adds itself when `own` (verify's figures)."""
     lines = [f"<p>{html.escape(s)}</p>" for s in summary]
     if legend:
         lines.append(
-            '<p class="legend">SQNR vs reference: '
+            '<p class="legend">'
+            + ("own SQNR, the error the op adds itself: " if own else "SQNR vs reference: ")
             + _swatch("red", f"&lt; {SQNR_RED:g} dB")
             + _swatch("orange", f"&lt; {SQNR_ORANGE:g} dB")
             + _swatch("green", f"&ge; {SQNR_ORANGE:g} dB")

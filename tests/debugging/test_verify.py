@@ -114,6 +114,9 @@ def test_figures_are_those_of_the_file_and_the_model(case):
     assert {"stem_relu6", "dw_relu6", "dw_project", "side", "concat", "pool", "head_relu", "gap"} <= matched
     assert {"stem_bn", "head_bn", "dropout"} <= set(v.unmatched)  # folded or removed
     assert [e.own_db for e in v.layers] == sorted(e.own_db for e in v.layers)
+    # for `qgraph view`: keyed by the tensor each op wrote (SOFTMAX's, not the DEQUANTIZE's after it)
+    assert out.tensor == "probs:0/dequantized" and "probs:0" in v.node_errors()
+    assert "probs:0/dequantized" not in v.node_errors()
     assert all(10 < e.sqnr_db < 80 for e in v.layers if e.layer != "image")
 
 

@@ -50,6 +50,13 @@ def data(shape: tuple[int, ...], name: str = "x.npy"):
     return make
 
 
+def nan_data(tmp: Path) -> str:
+    x = np.zeros((8, 4), np.float32)
+    x[3, 1] = np.nan
+    np.save(tmp / "x.npy", x)
+    return str(tmp / "x.npy")
+
+
 CASES: list[Case] = [
     Case(
         "verify-arguments-swapped",
@@ -74,6 +81,14 @@ CASES: list[Case] = [
         lambda tmp: cli("verify", str(dense_keras()), str(dense_tflite()), "--data", data((8, 5))(tmp)),
         SystemExit,
         r"verify data",
+    ),
+    Case(
+        "verify-data-with-nan",
+        11,
+        "`qgraph verify m.keras m.tflite --data x.npy` with a NaN in sample 3",
+        lambda tmp: cli("verify", str(dense_keras()), str(dense_tflite()), "--data", nan_data(tmp)),
+        SystemExit,
+        r"verify data sample 3 \(counting from 0\) of input '.*' has 1 NaN values; verify needs finite numbers",
     ),
     Case(
         "verify-data-missing",
