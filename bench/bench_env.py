@@ -99,3 +99,22 @@ def epoch_timer(callback_base):
             self.times.append(time.perf_counter() - self._t0)
 
     return EpochTimer()
+
+
+def print_report(md: str, infos: list[str], notes: list[str], env: list[str], path: str | None) -> None:
+    """Print the tables, the model notes and the details; with `path`, also write them and the
+    environment there (the `--markdown FILE` of every benchmark); end with the last env line."""
+    print(md)
+    print()
+    for line in infos:
+        print(f"- {line}")
+    print()
+    print("\n".join(notes))
+    if path:
+        with open(path, "w") as f:
+            f.write(md + "\n\n")
+            f.write("\n".join(f"- {line}" for line in infos) + "\n\n")
+            f.write("```\n" + "\n".join(notes) + "\n```\n\n")
+            f.write("Environment: " + "; ".join(env) + "\n")
+        print(f"\ntables written to {path}")
+    print(f"\n- {env[-1]}")

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench_env import environment, fmt_s, loadavg, log  # bench/ is the script's folder
+from bench_env import environment, fmt_s, loadavg, log, print_report  # bench/ is the script's folder
 
 DESCRIPTION = """\
 Compare post-training quantization (Keras -> quantized .tflite) with qgraph against
@@ -918,20 +918,7 @@ def main(argv: list[str] | None = None) -> int:
         parts += [f"\n## int8 compile speed ({n_calib} calibration samples)\n", speed_markdown(speeds)]
         notes += [line for sp in speeds for line in speed_details(sp)]
     md = "\n".join(parts).lstrip("\n")
-    print(md)
-    print()
-    for line in infos:
-        print(f"- {line}")
-    print()
-    print("\n".join(notes))
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(md + "\n\n")
-            f.write("\n".join(f"- {line}" for line in infos) + "\n\n")
-            f.write("```\n" + "\n".join(notes) + "\n```\n\n")
-            f.write("Environment: " + "; ".join(env) + "\n")
-        print(f"\ntables written to {args.markdown}")
-    print(f"\n- {env[-1]}")
+    print_report(md, infos, notes, env, args.markdown)
     return 0
 
 

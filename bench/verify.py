@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench_env import environment, fmt_s, loadavg, log  # bench/ is the script's folder
+from bench_env import environment, fmt_s, loadavg, log, print_report  # bench/ is the script's folder
 
 DESCRIPTION = """\
 Compare qgraph's per-layer debugging of an int8 model (qgraph.verify) with TensorFlow's own
@@ -714,20 +714,7 @@ def main(argv: list[str] | None = None) -> int:
 
     env.append(f"load average at end (1/5/15 min): {loadavg()}")
     md = markdown(rows)
-    print(md)
-    print()
-    for case in cases:
-        print(f"- {case.info}")
-    print()
-    print("\n".join(notes))
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(md + "\n\n")
-            f.write("\n".join(f"- {case.info}" for case in cases) + "\n\n")
-            f.write("```\n" + "\n".join(notes) + "\n```\n\n")
-            f.write("Environment: " + "; ".join(env) + "\n")
-        print(f"\ntables written to {args.markdown}")
-    print(f"\n- {env[-1]}")
+    print_report(md, [case.info for case in cases], notes, env, args.markdown)
     return 0
 
 

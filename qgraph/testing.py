@@ -108,7 +108,7 @@ def run_litert(tflite: bytes, *inputs: np.ndarray) -> np.ndarray | list[np.ndarr
     results: list[list[np.ndarray]] = [[] for _ in outs]
     for i in range(len(inputs[0])):
         for detail, x in zip(ins, inputs, strict=True):
-            interp.set_tensor(detail["index"], _to_file_dtype(np.asarray(x[i : i + 1]), detail))
+            interp.set_tensor(detail["index"], to_file_dtype(np.asarray(x[i : i + 1]), detail))
         interp.invoke()
         for k, detail in enumerate(outs):
             results[k].append(_from_file_dtype(interp.get_tensor(detail["index"]), detail))
@@ -129,10 +129,12 @@ def run_signature(tflite: bytes, model: Any, *inputs: np.ndarray) -> np.ndarray:
     return np.concatenate([next(iter(o.values())) for o in outs])
 
 
-def _to_file_dtype(x: np.ndarray, detail: dict) -> np.ndarray:
+def to_file_dtype(x: np.ndarray, detail: dict) -> np.ndarray:
+    """Float samples as a LiteRT input of `detail` (`get_input_details()`) takes them:
+    quantized with its scale and zero point if it is an integer input that has them."""
     dtype = detail["dtype"]
     scale, zero = detail["quantization"]
-    if dtype in (np.int8, np.uint8) and scale:
+    if dtype in (np.int8, np.uint8, np.int16) and scale:
         info = np.iinfo(dtype)
         return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
     return x.astype(dtype)

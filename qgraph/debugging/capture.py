@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from qgraph.debugging.metrics import ErrorStats
+from qgraph.testing import to_file_dtype
 
 BATCH = 32
 
@@ -125,7 +126,7 @@ def _batches(interp: Any, samples: list[np.ndarray], tensors: list[int]) -> Iter
         if len(batch[0]) < size:  # the last, short batch: the file's shape follows it
             _resize(interp, inputs, [x.shape for x in batch], strict=True)
         for d, x in zip(inputs, batch, strict=True):
-            interp.set_tensor(d["index"], _to_file(x, d))
+            interp.set_tensor(d["index"], to_file_dtype(x, d))
         interp.invoke()
         yield batch
 
@@ -143,14 +144,6 @@ def _resize(interp: Any, inputs: list[dict], shapes: list[tuple], strict: bool) 
 
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelFileError(f"LiteRT cannot run the .tflite: {first}") from None
-
-
-def _to_file(x: np.ndarray, detail: dict) -> np.ndarray:
-    if detail["dtype"] in (np.int8, np.uint8, np.int16):
-        scale, zero = detail["quantization"]
-        info = np.iinfo(detail["dtype"])
-        return np.clip(np.round(x / scale + zero), info.min, info.max).astype(detail["dtype"])
-    return x.astype(detail["dtype"])
 
 
 def _read(interp: Any, tensor: int, q: dict) -> np.ndarray:

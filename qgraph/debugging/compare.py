@@ -21,7 +21,7 @@ import numpy as np
 
 from qgraph.debugging.capture import accumulate, keras_layers, litert_interpreter
 from qgraph.debugging.matching import FileGraph, match_layers
-from qgraph.debugging.metrics import ErrorStats, db
+from qgraph.debugging.metrics import ErrorStats, db, top1_agreement
 from qgraph.debugging.segments import build_segments
 
 
@@ -125,7 +125,7 @@ def verify(
         results[name].own_measured = name in segments or not any(t in by_tensor for t in feeding)
     ranked = sorted(results.values(), key=lambda e: (e.own_db, e.sqnr_db))
     outputs = [results[n] for n in output_layers if n in results]
-    agreement = [_top1(k, f) for k, f in zip(keras_out, file_out, strict=False)]
+    agreement = [top1_agreement(k, f) for k, f in zip(keras_out, file_out, strict=False)]
     label = model if isinstance(model, str | os.PathLike) else f"Keras model {keras_model.name!r}"
     unmatched = [layer.name for layer in keras_model.layers if layer.name not in matched]
     result = Verification(
@@ -160,13 +160,6 @@ def _producing_layer(model: Any, k: int, layers: list[Any]) -> str | None:
     """The layer among `layers` whose output is the model's k-th output."""
     out = model.outputs[k]
     return next((layer.name for layer in layers if layer.output is out), None)
-
-
-def _top1(reference: np.ndarray, got: np.ndarray) -> float | None:
-    """Share of samples whose argmax agrees: for class scores (N, classes) only."""
-    if reference.ndim != 2 or reference.shape[1] < 2 or reference.shape != got.shape:
-        return None
-    return float(np.mean(reference.argmax(1) == got.argmax(1)))
 
 
 def _finite(value: Any) -> Any:

@@ -54,3 +54,10 @@ def db(noise_ratio: float) -> float:
     if noise_ratio <= 0.0:
         return math.inf
     return -math.inf if math.isinf(noise_ratio) else -10.0 * math.log10(noise_ratio)
+
+
+def top1_agreement(reference: np.ndarray, got: np.ndarray) -> float | None:
+    """Share of samples whose argmax agrees: for class scores (N, classes) only, else None."""
+    if reference.ndim != 2 or reference.shape[1] < 2 or reference.shape != got.shape:
+        return None
+    return float(np.mean(reference.argmax(1) == got.argmax(1)))

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from qgraph.debugging.capture import run_file, run_keras
-from qgraph.debugging.metrics import ErrorStats
+from qgraph.debugging.metrics import ErrorStats, top1_agreement
 from qgraph.errors import OptionError
 
 
@@ -68,8 +68,4 @@ def _score(got: list[np.ndarray], reference: list[np.ndarray]) -> tuple[float, f
     stats = ErrorStats()
     for g, r in zip(got, reference, strict=True):
         stats.add(g, r)
-    first_got, first_ref = got[0], reference[0]
-    top1 = None
-    if first_ref.ndim == 2 and first_ref.shape[1] > 1:
-        top1 = float(np.mean(first_got.argmax(1) == first_ref.argmax(1)))
-    return stats.sqnr_db, top1
+    return stats.sqnr_db, top1_agreement(reference[0], got[0])
