@@ -5,6 +5,13 @@ With s = gamma / sqrt(var + eps): weights' = weights * s along the output channe
 bias' = (bias - mean) * s + beta. Folding needs the producer's output to be read by the
 BatchNorm alone (not a graph output), no fused activation on the producer, and constant
 weights; otherwise the BatchNorm is lowered to MUL + ADD and the reason logged.
+A pruned or clustered weight keeps its constraint (`compress.rescale`): the mask as it is,
+the clusters scaled per output channel.
+
+While `qgraph.prune` / `qgraph.cluster` build their trainable model (modes "prune",
+"cluster"), the pass stands aside: the BatchNorm stays a live Keras layer through the
+fine-tune, its statistics following the constrained weights (as tfmot's do), and
+`qgraph.compile` folds it afterwards.
 
     >>> FoldBatchNorm().run(graph, ctx)  # CONV_2D -> BATCH_NORM -> RELU6  =>  CONV_2D -> RELU6
 """
@@ -13,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from qgraph.compress.rescale import rescale_weights
 from qgraph.ir import Graph, Op
-from qgraph.ir.layout import scale_channels
 from qgraph.ops import op_facts
 from qgraph.pipeline import PassContext
 from qgraph.rewrite import (
@@ -50,6 +57,10 @@ class FoldBatchNorm(RewritePass):
     match_types = ("BATCH_NORM",)
     refusal = "lowered {op} to MUL+ADD: {reason}"
 
+    def enabled(self, ctx: PassContext) -> bool:
+        # prune/cluster: the BatchNorm trains live in the fine-tune model; compile folds it.
+        return ctx.quantize not in ("prune", "cluster") and super().enabled(ctx)
+
     def check(self, graph: Graph, op: Op, ctx: PassContext) -> str | None:
         return _why_not(graph, op)
 
@@ -66,10 +77,9 @@ class FoldBatchNorm(RewritePass):
         scale, shift = bn_scale_shift(graph, bn)
         producer = graph.producer(graph.inputs_of(bn)[0])
         assert producer is not None
-        weights, bias = graph.inputs_of(producer)[1:3]
-        new_w = scale_channels(weights.data, scale, op_facts(producer.type).output_channel_axis)  # type: ignore[arg-type]
+        bias = graph.inputs_of(producer)[2]
         new_b = (bias.data.astype(np.float64) * scale + shift).astype(np.float32)  # type: ignore[union-attr]
-        graph.replace_constant(producer, 1, new_w)
+        rescale_weights(graph, producer, 1, scale, op_facts(producer.type).output_channel_axis)  # type: ignore[arg-type]
         graph.replace_constant(producer, 2, new_b)
         graph.absorb_into_producer(bn)
 

@@ -6,6 +6,10 @@ a scaled residual). Like TFLiteConverter, this removes an op and, for int8, a re
 step. The MUL/ADD output must be read by nothing else; the producer must carry no fused
 activation; folding a MUL *into* a conv's input also needs the MUL to be the conv's
 only input path (its output read by the conv alone). Zero padding stays exact: 0 * c = 0.
+A pruned or clustered weight keeps its constraint (`compress.rescale`); a clustered weight
+takes no factor that varies along its input channel (its channels would gain values).
+The pass stands aside while `qgraph.prune` / `qgraph.cluster` build their fine-tune model
+(see `enabled`); `qgraph.compile` folds afterwards.
 A MUL or ADD that folds neither way is kept, and the reason logged.
 
     >>> FoldConstantScale().run(graph, ctx)  # MUL(x, 1/16) -> CONV_2D  =>  CONV_2D (kernel / 16)
@@ -15,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from qgraph.compress.rescale import rescale_reason, rescale_weights
 from qgraph.ir import Graph, Op, Tensor
-from qgraph.ir.layout import scale_channels
 from qgraph.ops import op_facts
 from qgraph.pipeline import PassContext
 from qgraph.rewrite import (
@@ -55,12 +59,23 @@ def _reader_channels(graph: Graph, reader: Op, x: Tensor) -> int:
     return x.shape[-1]
 
 
+def _input_axis(reader: Op) -> tuple[int, int]:
+    """(the weights' input-channel axis, how often each input channel repeats along it)."""
+    repeat = reader.attrs.get("depth_multiplier", 1) if reader.type == "DEPTHWISE_CONV_2D" else 1
+    return op_facts(reader.type).input_channel_axis, repeat  # type: ignore[return-value]
+
+
 class FoldConstantScale(RewritePass):
     name = "fold_constant_scale"
     phase = "optimize"
     after = ("fold_batchnorm",)
     before = ("fuse_activation",)
     match_types = ("MUL", "ADD")
+
+    def enabled(self, ctx: PassContext) -> bool:
+        # prune/cluster: the fine-tune trains the user's kernels at their own scale (Adam's
+        # steps are absolute: a kernel scaled by a Rescaling's 1/16 would move 16x faster).
+        return ctx.quantize not in ("prune", "cluster") and super().enabled(ctx)
 
     def check(self, graph: Graph, op: Op, ctx: PassContext) -> str | None:
         operands = _split_operands(graph, op)
@@ -117,7 +132,10 @@ class FoldConstantScale(RewritePass):
         if channels == 1 and c.size != 1:
             return f"{reader.name} flattens its input: only a scalar folds into its weights"
         found = _per_channel(mul, c, channels)
-        return found if isinstance(found, str) else None
+        if isinstance(found, str):
+            return found
+        axis, repeat = _input_axis(reader)
+        return rescale_reason(graph, reader, 1, found, axis, repeat)
 
     @staticmethod
     def _fold_into_producer(graph: Graph, op: Op, x: Tensor, c: np.ndarray) -> None:
@@ -128,12 +146,10 @@ class FoldConstantScale(RewritePass):
         vector = _per_channel(op, c, b.data.shape[0])
         assert not isinstance(vector, str)
         if op.type == "MUL":
-            axis = op_facts(producer.type).output_channel_axis
-            new_w = scale_channels(w.data, vector, axis)  # type: ignore[arg-type]
+            rescale_weights(graph, producer, 1, vector, op_facts(producer.type).output_channel_axis)  # type: ignore[arg-type]
             new_b = (b.data * vector).astype(np.float32)
         else:
-            new_w, new_b = w.data, (b.data + vector).astype(np.float32)
-        graph.replace_constant(producer, 1, new_w)
+            new_b = (b.data + vector).astype(np.float32)
         graph.replace_constant(producer, 2, new_b)
         graph.absorb_into_producer(op)  # the op's constant operand is dropped with it
 
@@ -142,11 +158,8 @@ class FoldConstantScale(RewritePass):
         out = graph.outputs_of(mul)[0]
         reader = graph.sole_reader(out)
         assert reader is not None
-        w = graph.inputs_of(reader)[1]
         vector = _per_channel(mul, c, _reader_channels(graph, reader, out))
         assert not isinstance(vector, str)  # check() passed
-        axis = op_facts(reader.type).input_channel_axis
-        repeat = reader.attrs.get("depth_multiplier", 1) if reader.type == "DEPTHWISE_CONV_2D" else 1
-        graph.replace_constant(reader, 1, scale_channels(w.data, vector, axis, repeat))  # type: ignore[arg-type]
+        rescale_weights(graph, reader, 1, vector, *_input_axis(reader))
         graph.set_input(reader, 0, x)
         graph.remove_op(mul)

@@ -40,7 +40,8 @@ def prune(
     - `block` = (rows, cols): prune Dense weights in blocks ((1, 16) for TFLite's sparse int8
       kernel); `m_by_n` = (2, 4): keep 2 of every 4 weights along the input channel.
     - `layers`: names, classes, or a predicate on the IR op, as `quantize_model` takes.
-    BatchNorm is folded into the convolutions first (frozen), as in QAT.
+    BatchNorm stays a live Keras layer while it fine-tunes (its statistics follow the pruned
+    weights, as in tfmot); `qgraph.compile` and `quantize_model` fold it afterwards.
     """
     if m_by_n is not None:
         m, n = (int(v) for v in m_by_n)
@@ -97,6 +98,9 @@ def cluster(
     - Training re-assigns every weight to its nearest centroid each step; the centroids train
       (gradients summed per cluster) and the latent weights train straight through.
     - `preserve_sparsity`: a pruned model keeps its zeros; one of the clusters is pinned at 0.
+    BatchNorm stays a live Keras layer while it fine-tunes. Folding it afterwards scales each
+    output channel, so a per-tensor set of centroids becomes one set per channel (still at
+    most `clusters` values in each channel, as the int8 file counts them).
     """
     if not 2 <= int(clusters) <= 256:
         raise OptionError(f"clusters={clusters} is not supported; choose 2 to 256 (int8 has 256 values)")

@@ -127,7 +127,8 @@ def to_keras(
     """Build a Keras model computing `graph` (outputs: graph outputs, or the named tensors).
     With `fake_quant`, the annotations of the `insert_fake_quant` pass become quantizer
     layers and weight fake-quantization (the QAT model); with `constraints`, the weight
-    constraints (pruning masks and schedules, clusters) train with the model."""
+    constraints (pruning masks and schedules, clusters) train with the model, and a BatchNorm
+    still in the graph is a Keras `BatchNormalization` whose statistics train with them."""
     from qgraph.quant.layers import ActivationQuantizer
 
     specs = quantizers(graph) if fake_quant else {}
@@ -157,6 +158,12 @@ def to_keras(
         publish(tname, kt)
     names: set[str] = set()
     for op in graph.ops():
+        if constraints and (live := _live_batchnorm(graph, op, names)) is not None:
+            bn, x, stats = live  # trains as itself: its statistics follow the constrained weights
+            out = bn(values[x.name])
+            bn.set_weights(stats)
+            publish(graph.outputs_of(op)[0].name, out)
+            continue
         layer, call_inputs, weights, constrained = _layer_for(graph, op, names, fake_quant, constraints)
         # A concat reads its inputs raw: its own output quantizer rounds them all at once.
         args = [raw[t.name] if reads_raw(op, t) else values[t.name] for t in call_inputs]
@@ -171,6 +178,32 @@ def to_keras(
     if missing:
         raise KeyError(f"tensors {missing} are not computed by graph {graph.name!r}")
     return keras.Model(model_inputs, [values[n] for n in wanted], name=_safe(name or graph.name))
+
+
+def _live_batchnorm(
+    graph: Graph, op: Op, names: set[str]
+) -> tuple[keras.layers.BatchNormalization, Tensor, list[np.ndarray]] | None:
+    """A BATCH_NORM with constant statistics as a Keras BatchNormalization (its input, its
+    gamma/beta/mean/variance), or None for any other op."""
+    if op.type != "BATCH_NORM":
+        return None
+    x, *params = graph.inputs_of(op)
+    if x.data is not None or any(p.data is None for p in params):
+        return None
+    layer = keras.layers.BatchNormalization(
+        axis=-1,
+        epsilon=float(op.attrs["epsilon"]),
+        momentum=float(op.attrs.get("momentum", 0.99)),
+        name=_unique(_safe(op.name), names),
+    )
+    return layer, x, [np.asarray(p.data, np.float32) for p in params]
+
+
+def _unique(name: str, names: set[str]) -> str:
+    while name in names:
+        name += "_"
+    names.add(name)
+    return name
 
 
 def _layer_for(
@@ -200,10 +233,7 @@ def _layer_for(
     if not call_inputs:
         raise UnsupportedOpError(f"op {op.name!r} ({op.type}) reads only constants; fold it before emitting")
     op_def(op.type, needs="kernel", op_name=op.name)
-    layer_name = _safe(op.name)
-    while layer_name in names:
-        layer_name += "_"
-    names.add(layer_name)
+    layer_name = _unique(_safe(op.name), names)
     wfq = {p: spec.to_config() for p, spec in weight_fake_quants(op).items()} if fake_quant else {}
     layer = IROp(
         op.type,

@@ -113,7 +113,8 @@ OPS = [
     OpDef(
         "BATCH_NORM",
         "pre-legalization: (x, gamma, beta, mean, variance) -> normalized x",
-        attrs={"epsilon": REQUIRED},
+        # momentum: the moving statistics' update rate while it trains live (qgraph.prune / cluster)
+        attrs={"epsilon": REQUIRED, "momentum": 0.99},
         shape="same",
         kernel=_batch_norm_kernel,
         # the same five inputs and `epsilon` (frontend/tf_ops.py refuses is_training=True)

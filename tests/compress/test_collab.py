@@ -116,6 +116,11 @@ def test_pqat_int8_keeps_half_the_weights_zero_and_the_accuracy(pqat, float_mode
 def test_cluster_16_then_cqat_keeps_16_values_per_channel_and_the_accuracy(float_model, per_channel):
     model, data, float_acc = float_model
     clustered = fit(qgraph.cluster(model, clusters=16, per_channel=per_channel), data, epochs=2, lr=1e-4)
+    # BatchNorm trained live (as in tfmot): its moving statistics followed the clustered kernels.
+    live = {layer.name: layer for layer in clustered.layers if type(layer).__name__ == "BatchNormalization"}
+    assert sorted(live) == ["dw_bn", "head_bn", "stem_bn"]
+    moved = live["head_bn"].moving_mean.numpy() - model.get_layer("head_bn").moving_mean.numpy()
+    assert np.abs(moved).max() > 1e-3
     cqat = fit(qgraph.quantize_model(clustered, preserve=("clusters",)), data, epochs=2, lr=1e-4)
     result = qgraph.compile(cqat)
     int8_acc, _, _ = accuracy_in_litert(result.tflite, data[2], data[3])

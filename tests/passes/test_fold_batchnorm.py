@@ -151,3 +151,33 @@ def test_bn_folds_into_two_convs_sharing_one_filter():
     assert "a/filter" not in g.nx  # the shared original is dropped once no one reads it
     g.lint()
     assert_same_numerics(before, g)
+
+
+def test_bn_folded_into_a_clustered_conv_keeps_the_clusters_per_channel():
+    from qgraph.compress.constraints import Clustering, constraint_of
+    from qgraph.passes.check_compression import CheckCompression
+    from qgraph.passes.cluster_weights import ClusterWeights
+    from qgraph.pipeline import PassContext
+
+    g, conv = _graph("conv")
+    run_pass(ClusterWeights(), g, PassContext(None, "cluster", {"clustering": Clustering(4)}))
+    assert np.unique(g.inputs_of(conv)[1].data).size <= 4  # one set for the whole tensor
+    before = g.copy()
+    run_pass(FoldBatchNorm(), g)
+    w = g.inputs_of(conv)[1]
+    c = constraint_of(w)
+    assert c is not None and c.clustering.per_channel and c.centroids.shape == (4, 4)
+    assert np.unique(w.data).size > 4  # each channel scaled by its own gamma / sqrt(var)
+    _, ctx = run_pass(CheckCompression(), g)
+    assert messages(ctx) == ["conv conv/filter_1 float32[4, 3, 3, 3]: <= 4 distinct per channel (4 clusters)"]
+    assert_same_numerics(before, g)
+
+
+@pytest.mark.parametrize("mode", ["prune", "cluster"])
+def test_bn_and_constant_scales_stay_while_pruning_or_clustering_fine_tunes(mode):
+    from qgraph.passes.fold_constant_scale import FoldConstantScale
+    from qgraph.pipeline import PassContext
+
+    for folding in (FoldBatchNorm(), FoldConstantScale()):
+        assert not folding.enabled(PassContext(None, mode, {}))
+        assert folding.enabled(PassContext(None, "int8", {})) and folding.enabled(PassContext(None, "qat", {}))

@@ -166,3 +166,29 @@ def test_refused_per_channel_mul_before_a_flattening_dense_says_why():
         "kept scale: not into its producer (its input comes from a graph input, not a conv or dense op), "
         "nor into its reader (fc flattens its input: only a scalar folds into its weights)"
     ]
+
+
+def test_a_per_channel_mul_does_not_fold_into_a_clustered_conv_but_a_scalar_does():
+    from qgraph.compress.constraints import Clustering, constraint_of
+    from qgraph.passes.cluster_weights import ClusterWeights
+    from qgraph.pipeline import PassContext
+
+    def graph(const):
+        g, r = Graph("clustered_reader"), rng()
+        x = act(g, "x", (-1, 6, 6, 3))
+        conv, _ = conv2d(g, r, "conv", binary(g, "scale", "MUL", x, const), (-1, 6, 6, 4), 4)
+        g.inputs, g.outputs = ["x"], ["conv:0"]
+        run_pass(ClusterWeights(), g, PassContext(None, "cluster", {"clustering": Clustering(4)}))
+        return g, conv
+
+    g, conv = graph([0.5, 2.0, -1.0])
+    changed, ctx = run_pass(FoldConstantScale(), g)
+    assert not changed and op_types(g) == ["MUL", "CONV_2D"]
+    assert "its weights are clustered" in messages(ctx)[0]
+    g, conv = graph(0.25)
+    before = g.copy()
+    changed, _ = run_pass(FoldConstantScale(), g)
+    assert changed and op_types(g) == ["CONV_2D"]
+    assert np.unique(g.inputs_of(conv)[1].data).size <= 4
+    assert constraint_of(g.inputs_of(conv)[1]).centroids.shape == (4,)
+    assert_same_numerics(before, g)
