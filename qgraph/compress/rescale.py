@@ -48,7 +48,9 @@ def rescaled(c: WeightConstraint, factor: np.ndarray, axis: int, output_axis: in
     return WeightConstraint(c.pruning, clustering, mask=c.mask, centroids=centroids, latent=latent)
 
 
-def rescale_reason(graph: Graph, op: Op, port: int, factor: np.ndarray, axis: int, repeat: int = 1) -> str | None:
+def rescale_reason(
+    graph: Graph, op: Op, port: int, factor: np.ndarray, axis: int, repeat: int = 1
+) -> str | None:
     """Why `op`'s weight at `port` cannot be multiplied by `factor` along `axis`, or None."""
     c = constraint_of(graph.inputs_of(op)[port])
     if c is None:

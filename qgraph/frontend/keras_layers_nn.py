@@ -131,9 +131,7 @@ def _batchnorm(ctx):
         ctx.const("moving_mean", ctx.weight("moving_mean")),
         ctx.const("moving_variance", ctx.weight("moving_variance")),
     ]
-    return [
-        ctx.emit("BATCH_NORM", ins, epsilon=float(ctx.layer.epsilon), momentum=float(ctx.layer.momentum))
-    ]
+    return [ctx.emit("BATCH_NORM", ins, epsilon=float(ctx.layer.epsilon), momentum=float(ctx.layer.momentum))]
 
 
 @lowers("MaxPooling2D", "AveragePooling2D")

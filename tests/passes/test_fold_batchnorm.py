@@ -180,4 +180,6 @@ def test_bn_and_constant_scales_stay_while_pruning_or_clustering_fine_tunes(mode
 
     for folding in (FoldBatchNorm(), FoldConstantScale()):
         assert not folding.enabled(PassContext(None, mode, {}))
-        assert folding.enabled(PassContext(None, "int8", {})) and folding.enabled(PassContext(None, "qat", {}))
+        assert folding.enabled(PassContext(None, "int8", {})) and folding.enabled(
+            PassContext(None, "qat", {})
+        )
