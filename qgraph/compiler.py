@@ -6,14 +6,13 @@ the target and quantize mode, and the target's own; `check_options` says what is
 
 from __future__ import annotations
 
-import difflib
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from qgraph.errors import OptionError, TargetError
+from qgraph.errors import OptionError, TargetError, did_you_mean  # noqa: F401 (re-exported)
 from qgraph.ir import Graph
 from qgraph.notices import compile_warnings, raise_warnings
 from qgraph.options import Option
@@ -211,15 +210,6 @@ def check_options(manager: PassManager, target: Target, mode: str, options: dict
             f"which runs only for {when}; options accepted here: {accepted(ctx)}"
         )
     return ctx
-
-
-def did_you_mean(name: Any, known: Sequence[str], form: str = "") -> str:
-    """` (did you mean 'x'?)` for the closest names in `known`, or "" when none is close;
-    `form` may name what is misspelled (" for {0!r}" gives ` (did you mean 'x' for 'y'?)`)."""
-    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=2, cutoff=0.75)
-    if not close:
-        return ""
-    return f" (did you mean {' or '.join(map(repr, close))}{form.format(name)}?)"
 
 
 def _when(p: Pass) -> str | None:

@@ -8,12 +8,11 @@ where the first break is and why (the EdgeTPU compiler cuts the graph there).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from qgraph.errors import TargetError
+from qgraph.errors import TargetError, did_you_mean
 from qgraph.ops import op_defs, op_facts
 from qgraph.options import Option
 from qgraph.plugin_manager import plugin_manager
@@ -192,13 +191,10 @@ def get_target(target: str | Target) -> Target:
         return target
     targets = all_targets()
     if not isinstance(target, str) or target not in targets:
-        close = difflib.get_close_matches(target, list(targets), n=1) if isinstance(target, str) else []
         what = (
-            f"unknown target {target!r}" if isinstance(target, str) else f"target={target!r} is not a target"
+            f"unknown target {target!r}{did_you_mean(target, list(targets), cutoff=0.6)}"
+            if isinstance(target, str)
+            else f"target={target!r} is not a target"
         )
-        raise TargetError(
-            what
-            + (f" (did you mean {close[0]!r}?)" if close else "")
-            + f"; known targets: {', '.join(targets)} (a name, or a qgraph.Target)"
-        )
+        raise TargetError(f"{what}; known targets: {', '.join(targets)} (a name, or a qgraph.Target)")
     return targets[target]

@@ -121,6 +121,8 @@ def test_cluster_16_then_cqat_keeps_16_values_per_channel_and_the_accuracy(float
     assert sorted(live) == ["dw_bn", "head_bn", "stem_bn"]
     moved = live["head_bn"].moving_mean.numpy() - model.get_layer("head_bn").moving_mean.numpy()
     assert np.abs(moved).max() > 1e-3
+    # The Rescaling stays a MUL: the stem kernel trains at its own scale, as the user built it.
+    assert any(getattr(layer, "op_type", "") == "MUL" for layer in clustered.layers)
     cqat = fit(qgraph.quantize_model(clustered, preserve=("clusters",)), data, epochs=2, lr=1e-4)
     result = qgraph.compile(cqat)
     int8_acc, _, _ = accuracy_in_litert(result.tflite, data[2], data[3])

@@ -509,6 +509,15 @@ OPTION_CASES = [
         says="TargetError: unknown target 'edgtpu' (did you mean 'edgetpu'?); known targets: cpu, edgetpu, ethos-u, nnapi",
     ),
     Case(
+        "option-target-wrong-case",
+        10,
+        "`compile(m, target='EdgeTPU')`",
+        lambda tmp: compile_(float_cnn(), target="EdgeTPU"),
+        error=TargetError,
+        match=r"unknown target 'EdgeTPU' \(did you mean 'edgetpu'\?\)",
+        says="TargetError: unknown target 'EdgeTPU' (did you mean 'edgetpu'?); known targets: cpu, edgetpu, ethos-u, nnapi",
+    ),
+    Case(
         "option-misspelled",
         10,
         "`compile(m, quantize='int8', representative_dat=x)`",
