@@ -33,7 +33,11 @@ def add_parser(sub, loading: argparse.ArgumentParser) -> None:
     i.add_argument(
         "--tensors", action="store_true", help="list every tensor, constants too, not only activations"
     )
-    i.add_argument("--dump", action="store_true", help="print the full IR, one line per op")
+    i.add_argument(
+        "--dump",
+        action="store_true",
+        help="print the full IR, one line per op (alone: not with --json, --target, --tensors)",
+    )
     i.add_argument("--json", action="store_true", help="print every section, all tensors and layers, as JSON")
     i.add_argument(
         "--optimize",
@@ -51,6 +55,16 @@ def run(args) -> int:
 
     if args.dump:
         from qgraph.commands.compile import load_input
+        from qgraph.errors import OptionError
+
+        # --dump prints the IR as text and nothing else: refuse what it would silently ignore.
+        ignored = [
+            flag
+            for flag, given in (("--json", args.json), ("--target", args.target), ("--tensors", args.tensors))
+            if given
+        ]
+        if ignored:
+            raise OptionError(f"--dump prints only the IR; it does not combine with {', '.join(ignored)}")
         from qgraph.pipeline import PassContext, PassManager
         from qgraph.targets import get_target
 

@@ -205,6 +205,14 @@ CASES: list[Case] = [
         SystemExit,
         r"unknown target 'tpu'",
     ),
+    Case(
+        "inspect-dump-with-json",
+        11,
+        "`qgraph inspect m.tflite --dump --json` (--dump prints only the IR)",
+        lambda tmp: cli("inspect", str(dense_tflite()), "--dump", "--json", "--target", "cpu"),
+        SystemExit,
+        r"--dump prints only the IR; it does not combine with --json, --target",
+    ),
 ]
 
 
