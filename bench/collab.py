@@ -60,8 +60,9 @@ Two processes, because tfmot only works with tf-keras (Keras 2):
                  qgraph.compile(m, quantize="int8", representative_data=calib)  (PTQ:
                    baseline, pruned, clustered columns)
                  qgraph.compile(qat_model)   (int8 from the learned ranges: QAT columns)
-               qgraph's prune/cluster/quantize_model fold BatchNorm into the
-               convolutions first (frozen BN during fine-tuning).
+               qgraph's prune/cluster keep BatchNorm live and Rescaling unfolded
+               while fine-tuning (as tfmot); quantize_model folds BatchNorm (frozen
+               BN during QAT), carrying the masks and clusters.
   tfmot side   a subprocess with TF_USE_LEGACY_KERAS=1, tf-keras 2: the same
                architectures rebuilt with tf_keras layers and the same layer names:
                  prune_low_magnitude(model, pruning_schedule=ConstantSparsity(0.5,
