@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qgraph.compress.rescale import rescale_weights
+from qgraph.compress.rescale import folds_allowed, rescale_weights
 from qgraph.ir import Graph, Op
 from qgraph.ops import op_facts
 from qgraph.pipeline import PassContext
@@ -58,8 +58,7 @@ class FoldBatchNorm(RewritePass):
     refusal = "lowered {op} to MUL+ADD: {reason}"
 
     def enabled(self, ctx: PassContext) -> bool:
-        # prune/cluster: the BatchNorm trains live in the fine-tune model; compile folds it.
-        return ctx.quantize not in ("prune", "cluster") and super().enabled(ctx)
+        return folds_allowed(ctx.quantize) and super().enabled(ctx)
 
     def check(self, graph: Graph, op: Op, ctx: PassContext) -> str | None:
         return _why_not(graph, op)

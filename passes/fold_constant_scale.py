@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qgraph.compress.rescale import rescale_reason, rescale_weights
+from qgraph.compress.rescale import folds_allowed, rescale_reason, rescale_weights
 from qgraph.ir import Graph, Op, Tensor
 from qgraph.ops import op_facts
 from qgraph.pipeline import PassContext
@@ -73,9 +73,7 @@ class FoldConstantScale(RewritePass):
     match_types = ("MUL", "ADD")
 
     def enabled(self, ctx: PassContext) -> bool:
-        # prune/cluster: the fine-tune trains the user's kernels at their own scale (Adam's
-        # steps are absolute: a kernel scaled by a Rescaling's 1/16 would move 16x faster).
-        return ctx.quantize not in ("prune", "cluster") and super().enabled(ctx)
+        return folds_allowed(ctx.quantize) and super().enabled(ctx)
 
     def check(self, graph: Graph, op: Op, ctx: PassContext) -> str | None:
         operands = _split_operands(graph, op)

@@ -54,7 +54,6 @@ def run(args) -> int:
     from qgraph.inspection_text import render
 
     if args.dump:
-        from qgraph.commands.compile import load_input
         from qgraph.errors import OptionError
 
         # --dump prints the IR as text and nothing else: refuse what it would silently ignore.
@@ -65,6 +64,7 @@ def run(args) -> int:
         ]
         if ignored:
             raise OptionError(f"--dump prints only the IR; it does not combine with {', '.join(ignored)}")
+        from qgraph.commands.compile import load_input
         from qgraph.pipeline import PassContext, PassManager
         from qgraph.targets import get_target
 

@@ -23,6 +23,17 @@ from qgraph.ir import Graph, Op
 from qgraph.ir.layout import scale_channels
 from qgraph.ops import op_facts
 
+#: quantize modes whose model fine-tunes as the user built it: nothing folds into its weights.
+TRAINS_AS_BUILT = ("prune", "cluster")
+
+
+def folds_allowed(mode: str) -> bool:
+    """Whether a pass may fold factors into weights in this quantize mode. Not while
+    `qgraph.prune` / `qgraph.cluster` build their fine-tune model: it trains the user's kernels
+    at their own scale, BatchNorm live (Adam's steps are absolute, so a kernel scaled by a
+    folded Rescaling's 1/16 would move 16x faster for its size); `compile` folds afterwards."""
+    return mode not in TRAINS_AS_BUILT
+
 
 def rescaled(c: WeightConstraint, factor: np.ndarray, axis: int, output_axis: int) -> WeightConstraint | str:
     """`c` for the weight times `factor` (one value per slice along `axis`), or why the
